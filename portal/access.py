@@ -1,0 +1,62 @@
+"""One answer to "may principal P do action A on repository R?", for the registry, the API and pages.
+
+Roles are ordered: admin implies write implies read. The registry's token actions map onto them:
+pull needs read, push and delete need write, "*" needs admin.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+    from django.db.models import QuerySet
+
+    from portal.accounts.models import User
+    from portal.repositories.models import Repository
+
+
+class Role(IntEnum):
+    NONE = 0
+    READ = 1
+    WRITE = 2
+    ADMIN = 3
+
+
+ACTION_ROLES = {"pull": Role.READ, "push": Role.WRITE, "delete": Role.WRITE, "*": Role.ADMIN}
+
+
+def repository_role(user: User | AnonymousUser | None, repository: Repository | None, full_name: str) -> Role:
+    """The principal's role on the repository `full_name` (`repository` is its row, or None if missing).
+
+    A missing repository in the user's own namespace is theirs to create, so they hold admin on it.
+    """
+    authenticated = user is not None and user.is_authenticated and user.is_active
+    namespace = full_name.split("/", 1)[0]
+    if authenticated and namespace == user.username:  # type: ignore[union-attr]
+        return Role.ADMIN
+    if repository is not None and repository.is_public:
+        return Role.READ
+    return Role.NONE
+
+
+def allowed_actions(role: Role, requested: list[str]) -> list[str]:
+    """The requested registry actions that the role grants, in the order they were asked for."""
+    return [action for action in requested if action in ACTION_ROLES and role >= ACTION_ROLES[action]]
+
+
+def may_create_repository(user: User | AnonymousUser | None, full_name: str) -> bool:
+    return repository_role(user, None, full_name) >= Role.WRITE
+
+
+def readable_repositories(user: Any) -> QuerySet[Repository]:
+    """Every repository the principal may read (the catalog, search, listings)."""
+    from django.db.models import Q
+
+    from portal.repositories.models import Repository, Visibility
+
+    visible = Q(visibility=Visibility.PUBLIC)
+    if user is not None and user.is_authenticated and user.is_active:
+        visible |= Q(namespace__name=user.username)
+    return Repository.objects.filter(visible)

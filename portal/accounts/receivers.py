@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from portal.accounts.models import Namespace, User
+
+
+@receiver(post_save, sender=User)
+def give_user_a_namespace(sender: type[User], instance: User, created: bool, **kwargs: Any) -> None:
+    if created:
+        Namespace.objects.get_or_create(name=instance.username, defaults={"user": instance})

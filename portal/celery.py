@@ -1,0 +1,13 @@
+"""The Celery app: settings under the CELERY_ namespace, tasks discovered in every installed app."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("wharf")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

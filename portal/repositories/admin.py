@@ -1,0 +1,5 @@
+from django.contrib import admin
+
+from portal.repositories.models import Repository
+
+admin.site.register(Repository)

@@ -1,0 +1,136 @@
+"""Manifest and index parsing: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from portal.names import is_supported_digest
+from registry_api.errors import ManifestInvalid
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+IMAGE_MANIFESTS = {OCI_MANIFEST, DOCKER_MANIFEST}
+INDEXES = {OCI_INDEX, DOCKER_MANIFEST_LIST}
+MANIFEST_MEDIA_TYPES = IMAGE_MANIFESTS | INDEXES
+# Layers that the client fetches from elsewhere ("foreign" layers); the registry need not hold them.
+NON_DISTRIBUTABLE = {
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+}
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    raw: dict[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ParsedManifest:
+    media_type: str
+    artifact_type: str
+    subject: str
+    annotations: dict[str, str]
+    blobs: list[str]        # config and layer digests the repository must hold
+    manifests: list[str]    # child manifest digests (indexes) the repository must hold
+
+
+def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def parse_manifest(body: bytes, content_type: str) -> ParsedManifest:
+    """Validate a pushed manifest or index and list what it references; raises ManifestInvalid."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ManifestInvalid("manifest is not valid JSON", detail=str(exc)) from None
+    if not isinstance(document, dict):
+        raise ManifestInvalid("manifest must be a JSON object")
+    media_type = _media_type(document, content_type.split(";")[0].strip())
+    if document.get("schemaVersion") != 2:
+        raise ManifestInvalid("schemaVersion must be 2")
+    subject = document.get("subject")
+    subject_digest = _descriptor(subject, "subject").digest if subject is not None else ""
+    annotations = document.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise ManifestInvalid("annotations must be an object")
+    if media_type in INDEXES:
+        children = [_descriptor(d, "manifests[]") for d in _list(document, "manifests")]
+        artifact_type = _string(document.get("artifactType", ""), "artifactType")
+        return ParsedManifest(media_type, artifact_type, subject_digest, annotations, [],
+                              [c.digest for c in children])
+    config = _descriptor(document.get("config"), "config")
+    layers = [_descriptor(d, "layers[]") for d in _list(document, "layers", required=media_type == DOCKER_MANIFEST)]
+    artifact_type = _string(document.get("artifactType", ""), "artifactType")
+    blobs = [config.digest] + [
+        layer.digest for layer in layers if layer.media_type not in NON_DISTRIBUTABLE and "urls" not in layer.raw
+    ]
+    return ParsedManifest(media_type, artifact_type or config.media_type, subject_digest, annotations,
+                          blobs, [])
+
+
+def _media_type(document: dict[str, Any], content_type: str) -> str:
+    declared = document.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise ManifestInvalid("mediaType must be a string")
+    if declared and content_type in MANIFEST_MEDIA_TYPES and declared != content_type:
+        raise ManifestInvalid(f"mediaType {declared} does not match Content-Type {content_type}")
+    media_type = declared or content_type
+    if media_type not in MANIFEST_MEDIA_TYPES:
+        # An OCI manifest may omit mediaType; then its shape tells what it is.
+        if "manifests" in document:
+            media_type = OCI_INDEX
+        elif "config" in document:
+            media_type = OCI_MANIFEST
+        else:
+            raise ManifestInvalid(f"unsupported manifest media type {media_type or '(none)'}")
+    return media_type
+
+
+def _list(document: dict[str, Any], key: str, required: bool = True) -> list[Any]:
+    value = document.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        raise ManifestInvalid(f"{key} must be a list")
+    return value
+
+
+def _string(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ManifestInvalid(f"{what} must be a string")
+    return value
+
+
+def _descriptor(value: Any, what: str) -> Descriptor:
+    if not isinstance(value, dict):
+        raise ManifestInvalid(f"{what} must be a descriptor object")
+    media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
+    if not isinstance(media_type, str) or not media_type:
+        raise ManifestInvalid(f"{what}: mediaType is required")
+    if not isinstance(digest, str) or not is_supported_digest(digest):
+        raise ManifestInvalid(f"{what}: digest {digest!r} is not a valid sha256 or sha512 digest")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ManifestInvalid(f"{what}: size must be a non-negative integer")
+    return Descriptor(media_type, digest, size, value)
+
+
+def descriptor_of(manifest_media_type: str, digest: str, size: int, artifact_type: str,
+                  annotations: dict[str, str]) -> dict[str, Any]:
+    """A descriptor for the referrers index."""
+    descriptor: dict[str, Any] = {"mediaType": manifest_media_type, "digest": digest, "size": size}
+    if artifact_type:
+        descriptor["artifactType"] = artifact_type
+    if annotations:
+        descriptor["annotations"] = annotations
+    return descriptor

@@ -1,0 +1,103 @@
+"""The registry's metadata. Bytes live in storage; these rows say which repository may see which bytes."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from portal.db import ByteOrderCharField
+from portal.repositories.models import Repository
+
+
+class Blob(models.Model):
+    """Verified, content-addressed bytes in storage; shared by every repository that links them."""
+
+    digest = models.CharField(max_length=200, unique=True)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class BlobLink(models.Model):
+    """A repository's claim on a blob: without it the blob is BLOB_UNKNOWN there, whatever storage holds."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="blob_links")
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="links")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "blob"], name="unique_blob_link")]
+
+
+class Manifest(models.Model):
+    """A manifest or index exactly as pushed: its digest is the digest of `content`."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="manifests")
+    digest = models.CharField(max_length=200)
+    media_type = models.CharField(max_length=255)
+    artifact_type = models.CharField(max_length=255, blank=True)
+    subject_digest = models.CharField(max_length=200, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    content = models.BinaryField()
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    blobs = models.ManyToManyField(Blob, related_name="manifests", blank=True)
+    children = models.ManyToManyField("self", symmetrical=False, related_name="parents", blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "digest"], name="unique_manifest")]
+        indexes = [models.Index(fields=["repository", "subject_digest"], name="manifest_subject")]
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class Tag(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
+    name = ByteOrderCharField(max_length=128)
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tags")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "name"], name="unique_tag")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TagEvent(models.Model):
+    """One move of a tag (pushed, moved or deleted): the tag history that restores come from."""
+
+    class Kind(models.TextChoices):
+        PUSHED = "pushed"
+        MOVED = "moved"
+        DELETED = "deleted"
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tag_events")
+    tag = models.CharField(max_length=128)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    digest = models.CharField(max_length=200, blank=True)
+    previous_digest = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["repository", "tag", "-created_at"], name="tag_event_lookup")]
+
+
+class Upload(models.Model):
+    """A blob upload session. `size` is the committed length: bytes past it in storage are debris."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="uploads")
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    @property
+    def storage_key(self) -> str:
+        return f"uploads/{self.id}"

@@ -1,0 +1,181 @@
+"""Repositories, blob links and upload sessions: the rules that keep a blob invisible until verified."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal.accounts.models import Namespace
+from portal.names import is_supported_digest
+from portal.repositories.models import Repository
+from registry_api import hashing, storage
+from registry_api.bodies import BodyTruncated, RequestBody
+from registry_api.errors import (
+    BlobUnknown, BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, NameUnknown, RangeInvalid,
+)
+from registry_api.models import Blob, BlobLink, Upload
+
+READ_SIZE = 1 << 20
+
+
+def get_repository(full_name: str) -> Repository | None:
+    return Repository.objects.select_related("namespace").filter(full_name=full_name).first()
+
+
+def create_repository(full_name: str) -> Repository:
+    """Create `namespace/name` on first push; private by default. The caller has checked permission."""
+    namespace_name, name = full_name.split("/", 1)
+    namespace = Namespace.objects.filter(name=namespace_name).first()
+    if namespace is None:
+        raise NameUnknown(f"namespace {namespace_name} does not exist")
+    try:
+        with transaction.atomic():
+            return Repository.objects.create(namespace=namespace, name=name, full_name=full_name)
+    except IntegrityError:  # created meanwhile by a concurrent push
+        return Repository.objects.select_related("namespace").get(full_name=full_name)
+
+
+def linked_blob(repository: Repository, digest: str) -> Blob:
+    blob = Blob.objects.filter(digest=digest, links__repository=repository).first()
+    if blob is None:
+        raise BlobUnknown(detail={"digest": digest})
+    return blob
+
+
+def unlink_blob(repository: Repository, digest: str) -> None:
+    """Remove the repository's link; the bytes stay for other repositories until garbage collection."""
+    deleted, _ = BlobLink.objects.filter(repository=repository, blob__digest=digest).delete()
+    if not deleted:
+        raise BlobUnknown(detail={"digest": digest})
+
+
+def mount_blob(repository: Repository, digest: str, source: Repository) -> Blob | None:
+    """Link a blob that `source` holds into `repository`; None if `source` does not hold it."""
+    blob = Blob.objects.filter(digest=digest, links__repository=source).first()
+    if blob is not None:
+        BlobLink.objects.get_or_create(repository=repository, blob=blob)
+    return blob
+
+
+def start_upload(repository: Repository) -> Upload:
+    upload = Upload.objects.create(repository=repository)
+    upload.repository = repository
+    return upload
+
+
+def get_upload(repository: Repository, upload_id: str) -> Upload:
+    try:
+        parsed = uuid.UUID(upload_id)
+    except ValueError:
+        raise BlobUploadUnknown() from None
+    upload = Upload.objects.filter(pk=parsed, repository=repository).first()
+    if upload is None:
+        raise BlobUploadUnknown()
+    upload.repository = repository
+    return upload
+
+
+def append_to_upload(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None = None) -> Upload:
+    """Append a chunk. A chunk that does not start where the upload ends is refused with 416."""
+    if content_range is not None:
+        start, end = content_range
+        if start != upload.size or (body.expected is not None and body.expected != end - start + 1):
+            raise RangeInvalid("chunk does not continue the upload", headers=upload_progress_headers(upload))
+    if body.expected == 0:
+        return upload
+    store = storage.backend()
+    state = hashing.resume(upload.id, upload.size)
+    writer = store.writer(upload.storage_key, offset=upload.size)
+    try:
+        for chunk in body.chunks():
+            if state is not None:
+                state.update(chunk)
+            writer.write(chunk)
+    except BodyTruncated:
+        hashing.forget(upload.id)
+        store.writer(upload.storage_key, offset=upload.size).close()   # drop the partial chunk
+        raise BlobUploadInvalid("the request body ended before its Content-Length") from None
+    finally:
+        writer.close()
+    # The committed length moves only if nobody else moved it meanwhile: one writer per session.
+    won = Upload.objects.filter(pk=upload.pk, size=upload.size).update(size=writer.size, updated_at=timezone.now())
+    if not won:
+        hashing.forget(upload.id)
+        raise BlobUploadInvalid("the upload was changed by another request")
+    upload.size = writer.size
+    if state is not None:
+        hashing.remember(upload.id, upload.size, state)
+    return upload
+
+
+def finish_upload(upload: Upload, digest: str, body: RequestBody) -> Blob:
+    """Append the last chunk, check the digest, and only then make the blob visible in the repository.
+
+    A digest that does not match cancels the upload: nothing of it stays behind.
+    """
+    if not is_supported_digest(digest):
+        raise DigestInvalid(f"{digest!r} is not a valid sha256 or sha512 digest", detail={"digest": digest})
+    append_to_upload(upload, body)
+    store = storage.backend()
+    if store.size(upload.storage_key) is None:
+        store.writer(upload.storage_key).close()   # an empty blob has never been written to
+    if _digest_of(upload, digest.split(":", 1)[0]) != digest:
+        cancel_upload(upload)
+        raise DigestInvalid(detail={"digest": digest})
+    store.move(upload.storage_key, storage.blob_key(digest))
+    with transaction.atomic():
+        blob, _ = Blob.objects.get_or_create(digest=digest, defaults={"size": upload.size})
+        BlobLink.objects.get_or_create(repository_id=upload.repository_id, blob=blob)
+        upload.delete()
+    hashing.forget(upload.id)
+    return blob
+
+
+def upload_blob(repository: Repository, digest: str, body: RequestBody) -> Blob:
+    """A monolithic upload (POST with ?digest=): the same path as a session, in one request."""
+    if not is_supported_digest(digest):
+        raise DigestInvalid(f"{digest!r} is not a valid sha256 or sha512 digest", detail={"digest": digest})
+    upload = start_upload(repository)
+    try:
+        return finish_upload(upload, digest, body)
+    except Exception:
+        cancel_upload(upload)
+        raise
+
+
+def cancel_upload(upload: Upload) -> None:
+    hashing.forget(upload.id)
+    storage.backend().delete(upload.storage_key)
+    Upload.objects.filter(pk=upload.pk).delete()
+
+
+def upload_progress_headers(upload: Upload) -> dict[str, str]:
+    name = upload.repository.full_name
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
+        "Range": f"0-{max(upload.size - 1, 0)}",
+        "Docker-Upload-UUID": str(upload.id),
+    }
+
+
+def _digest_of(upload: Upload, algorithm: str) -> str:
+    if algorithm == "sha256":
+        state = hashing.resume(upload.id, upload.size)
+        if state is not None:
+            return f"sha256:{state.hexdigest()}"
+    state = hashlib.new(algorithm)
+    with storage.backend().open(upload.storage_key) as f:
+        while chunk := f.read(READ_SIZE):
+            state.update(chunk)
+    return f"{algorithm}:{state.hexdigest()}"
+
+
+def purge_stale_uploads(older_than: timezone.datetime) -> int:
+    """Cancel upload sessions untouched since `older_than`; returns how many."""
+    stale = list(Upload.objects.filter(updated_at__lt=older_than).select_related("repository"))
+    for upload in stale:
+        cancel_upload(upload)
+    return len(stale)

@@ -1,0 +1,141 @@
+"""Manifests, tags and referrers: what a repository's references point at, and every move of a tag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from portal.names import is_digest, is_supported_digest, is_valid_tag
+from portal.repositories.models import Repository
+from registry_api import content, signals
+from registry_api.errors import DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestTooLarge, ManifestUnknown
+from registry_api.models import Blob, Manifest, Tag, TagEvent
+
+
+def put_manifest(repository: Repository, reference: str, body: bytes, content_type: str,
+                 actor_id: int | None = None) -> Manifest:
+    """Store a manifest under its digest and, for a tag reference, point the tag at it.
+
+    Everything it references must already be in this repository (MANIFEST_BLOB_UNKNOWN otherwise).
+    """
+    if len(body) > settings.WHARF_MAX_MANIFEST_BYTES:
+        raise ManifestTooLarge(f"manifest is larger than {settings.WHARF_MAX_MANIFEST_BYTES} bytes")
+    tag = None
+    if is_digest(reference):
+        if not is_supported_digest(reference):
+            raise DigestInvalid(f"{reference!r} is not a valid sha256 or sha512 digest")
+        digest = content.compute_digest(body, reference.split(":", 1)[0])
+        if digest != reference:
+            raise DigestInvalid("manifest digest does not match the reference", detail={"digest": reference})
+    elif is_valid_tag(reference):
+        tag, digest = reference, content.compute_digest(body)
+    else:
+        raise ManifestInvalid(f"invalid tag {reference!r}")
+    parsed = content.parse_manifest(body, content_type)
+    with transaction.atomic():
+        manifest = _store(repository, digest, body, parsed)
+        if tag is not None:
+            _point_tag(repository, tag, manifest, actor_id)
+        transaction.on_commit(lambda: signals.manifest_pushed.send(Manifest, manifest=manifest, tag=tag))
+    return manifest
+
+
+def _store(repository: Repository, digest: str, body: bytes, parsed: content.ParsedManifest) -> Manifest:
+    existing = Manifest.objects.filter(repository=repository, digest=digest).first()
+    if existing is not None:
+        return existing
+    blobs = list(Blob.objects.filter(digest__in=set(parsed.blobs), links__repository=repository))
+    missing = set(parsed.blobs) - {blob.digest for blob in blobs}
+    if missing:
+        raise ManifestBlobUnknown(detail={"digest": sorted(missing)[0]})
+    children = list(Manifest.objects.filter(repository=repository, digest__in=set(parsed.manifests)))
+    missing = set(parsed.manifests) - {child.digest for child in children}
+    if missing:
+        raise ManifestBlobUnknown(detail={"digest": sorted(missing)[0]})
+    manifest = Manifest.objects.create(
+        repository=repository, digest=digest, media_type=parsed.media_type, artifact_type=parsed.artifact_type,
+        subject_digest=parsed.subject, annotations=parsed.annotations, content=body, size=len(body),
+    )
+    if blobs:
+        manifest.blobs.set(blobs)
+    if children:
+        manifest.children.set(children)
+    return manifest
+
+
+def _point_tag(repository: Repository, name: str, manifest: Manifest, actor_id: int | None) -> None:
+    tag = Tag.objects.select_for_update().filter(repository=repository, name=name).select_related("manifest").first()
+    if tag is None:
+        try:
+            with transaction.atomic():
+                Tag.objects.create(repository=repository, name=name, manifest=manifest)
+        except IntegrityError:  # a concurrent push created it first; move it instead
+            _point_tag(repository, name, manifest, actor_id)
+            return
+        _record(repository, name, TagEvent.Kind.PUSHED, manifest.digest, "", actor_id)
+    elif tag.manifest_id != manifest.id:
+        previous = tag.manifest.digest
+        tag.manifest = manifest
+        tag.save(update_fields=["manifest", "updated_at"])
+        _record(repository, name, TagEvent.Kind.MOVED, manifest.digest, previous, actor_id)
+
+
+def _record(repository: Repository, tag: str, kind: str, digest: str, previous: str, actor_id: int | None) -> None:
+    TagEvent.objects.create(repository=repository, tag=tag, kind=kind, digest=digest, previous_digest=previous,
+                            actor_id=actor_id)
+    transaction.on_commit(lambda: signals.tag_changed.send(
+        Tag, repository=repository, tag=tag, digest=digest, previous=previous))
+
+
+def get_manifest(repository: Repository, reference: str) -> Manifest:
+    if is_digest(reference):
+        manifest = Manifest.objects.filter(repository=repository, digest=reference).first()
+    else:
+        tag = Tag.objects.filter(repository=repository, name=reference).select_related("manifest").first()
+        manifest = tag.manifest if tag is not None else None
+    if manifest is None:
+        raise ManifestUnknown(detail={"reference": reference})
+    return manifest
+
+
+def delete_manifest(repository: Repository, reference: str, actor_id: int | None = None) -> None:
+    """By digest: the manifest and every tag on it. By tag: only the tag."""
+    with transaction.atomic():
+        if is_digest(reference):
+            manifest = Manifest.objects.select_for_update().filter(repository=repository, digest=reference).first()
+            if manifest is None:
+                raise ManifestUnknown(detail={"reference": reference})
+            for tag_name in manifest.tags.values_list("name", flat=True):
+                _record(repository, tag_name, TagEvent.Kind.DELETED, "", reference, actor_id)
+            manifest.delete()
+            transaction.on_commit(lambda: signals.manifest_deleted.send(
+                Manifest, repository=repository, digest=reference))
+        else:
+            tag = Tag.objects.select_for_update().filter(repository=repository, name=reference)
+            digest = tag.values_list("manifest__digest", flat=True).first()
+            if digest is None:
+                raise ManifestUnknown(detail={"reference": reference})
+            tag.delete()
+            _record(repository, reference, TagEvent.Kind.DELETED, "", digest, actor_id)
+
+
+def list_tags(repository: Repository, n: int | None, last: str | None) -> tuple[list[str], bool]:
+    """Tag names in lexical (byte) order after `last`; returns (page, whether more follow)."""
+    names = Tag.objects.filter(repository=repository).order_by("name").values_list("name", flat=True)
+    if last:
+        names = names.filter(name__gt=last)
+    if n is None:
+        return list(names), False
+    page = list(names[: n + 1])
+    return page[:n], len(page) > n
+
+
+def referrers(repository: Repository, digest: str, artifact_type: str | None) -> list[dict[str, Any]]:
+    """Descriptors of the manifests in the repository whose `subject` is `digest`."""
+    manifests = Manifest.objects.filter(repository=repository, subject_digest=digest).order_by("created_at", "id")
+    if artifact_type:
+        manifests = manifests.filter(artifact_type=artifact_type)
+    rows = manifests.values_list("media_type", "digest", "size", "artifact_type", "annotations")
+    return [content.descriptor_of(*row) for row in rows]

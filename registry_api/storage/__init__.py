@@ -1,0 +1,34 @@
+"""`backend()` returns the configured storage; it is built on first use, never at import time."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from registry_api.storage.base import BlobWriter, StorageBackend, blob_key, upload_key
+
+__all__ = ["BlobWriter", "StorageBackend", "backend", "blob_key", "upload_key"]
+
+
+@cache
+def backend() -> StorageBackend:
+    config = settings.WHARF_STORAGE
+    kind = config["BACKEND"]
+    if kind == "filesystem":
+        from registry_api.storage.filesystem import FilesystemStorage
+
+        return FilesystemStorage(config["PATH"])
+    if kind == "memory":
+        from registry_api.storage.memory import MemoryStorage
+
+        return MemoryStorage()
+    raise ValueError(f"unknown WHARF_STORAGE_BACKEND {kind!r} (filesystem or memory)")
+
+
+@receiver(setting_changed)
+def _forget_backend(setting: str, **kwargs: object) -> None:
+    if setting == "WHARF_STORAGE":
+        backend.cache_clear()

@@ -1,0 +1,48 @@
+"""The storage protocol: a dumb byte store. Digest checks and repository links live in services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
+
+
+class BlobWriter(Protocol):
+    """Appends to one key. `size` counts every byte in the object, including those before this writer."""
+
+    size: int
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StorageBackend(Protocol):
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        """A readable file positioned at `offset`; FileNotFoundError if the key does not exist."""
+
+    def writer(self, key: str, offset: int = 0) -> BlobWriter:
+        """Write at `offset`, first dropping any bytes after it (debris of an interrupted request)."""
+
+    def size(self, key: str) -> int | None:
+        """The object's length, or None if it does not exist."""
+
+    def move(self, src: str, dst: str) -> None:
+        """Atomically put `src` at `dst`; `dst` is replaced (content-addressed keys hold equal bytes)."""
+
+    def delete(self, key: str) -> None:
+        """Remove the key; a missing key is not an error."""
+
+    def walk(self, prefix: str = "") -> Iterator[str]:
+        """Every key that starts with `prefix`."""
+
+    def redirect_url(self, key: str, method: str = "GET") -> str | None:
+        """A URL the client may fetch directly (object stores), or None to serve the bytes ourselves."""
+
+
+def blob_key(digest: str) -> str:
+    algorithm, encoded = digest.split(":", 1)
+    return f"blobs/{algorithm}/{encoded[:2]}/{encoded}"
+
+
+def upload_key(upload_id: object) -> str:
+    return f"uploads/{upload_id}"

@@ -1,0 +1,18 @@
+"""Periodic registry housekeeping."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from registry_api import services
+
+
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+def purge_stale_uploads() -> int:
+    """Cancel upload sessions idle longer than WHARF_UPLOAD_EXPIRY_SECONDS; safe to run twice."""
+    cutoff = timezone.now() - timedelta(seconds=settings.WHARF_UPLOAD_EXPIRY_SECONDS)
+    return services.purge_stale_uploads(cutoff)

@@ -1,0 +1,123 @@
+"""The one decorator every /v2/ view wears, the API root and the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import quote
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from portal import access
+from portal.names import is_valid_name
+from registry_api import services
+from registry_api.auth import Principal, bearer_claims, challenge
+from registry_api.errors import NameInvalid, NameUnknown, PaginationNumberInvalid, RegistryError, Unsupported
+from registry_api.models import Repository
+
+API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
+METHOD_ACTIONS = {"GET": "pull", "HEAD": "pull", "POST": "push", "PUT": "push", "PATCH": "push",
+                  "DELETE": "delete"}
+CHALLENGE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
+
+View = Callable[..., HttpResponse]
+
+
+class RegistryRequest(HttpRequest):
+    principal: Principal
+    repository: Repository
+
+
+def registry_view(methods: tuple[str, ...]) -> Callable[[View], View]:
+    """Check the method, the Bearer token's scope for the repository in the URL, and the live permission;
+    then set request.repository (creating it on a first push) and render any RegistryError."""
+
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, name: str | None = None, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise Unsupported(f"method {request.method} is not allowed here")
+                if name is None:
+                    request.principal = Principal(bearer_claims(request).subject)  # type: ignore[attr-defined]
+                    response = view(request, **kwargs)
+                else:
+                    _authorize(request, name)
+                    response = view(request, name, **kwargs)
+            except RegistryError as error:
+                response = error.response()
+            response[API_VERSION[0]] = API_VERSION[1]
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def _authorize(request: HttpRequest, name: str) -> None:
+    action = METHOD_ACTIONS[request.method or "GET"]
+    scope = f"repository:{name}:{CHALLENGE_ACTIONS[action]}"
+    claims = bearer_claims(request, scope)
+    if not is_valid_name(name):
+        raise NameInvalid(detail={"name": name})
+    # A token without the action gets the same 401 whether the repository is private or missing.
+    if not claims.allows("repository", name, action):
+        raise challenge(request, scope, "insufficient scope")
+    principal = Principal(claims.subject)
+    repository = services.get_repository(name)
+    # Permissions are checked again live, so that a change applies before the token expires.
+    if access.repository_role(principal, repository, name) < access.ACTION_ROLES[action]:
+        raise challenge(request, scope, "insufficient scope")
+    if repository is None:
+        if action != "push":
+            raise NameUnknown(detail={"name": name})
+        repository = services.create_repository(name)
+    request.principal = principal  # type: ignore[attr-defined]
+    request.repository = repository  # type: ignore[attr-defined]
+
+
+def page_size(request: HttpRequest) -> int | None:
+    raw = request.GET.get("n")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise PaginationNumberInvalid(detail={"n": raw})
+    return int(raw)
+
+
+def next_link(path: str, n: int, last: str) -> str:
+    return f'<{path}?n={n}&last={quote(last, safe="")}>; rel="next"'
+
+
+@registry_view(("GET", "HEAD"))
+def ping(request: RegistryRequest) -> HttpResponse:
+    return JsonResponse({})
+
+
+@registry_view(("GET",))
+def catalog(request: RegistryRequest) -> HttpResponse:
+    n, last = page_size(request), request.GET.get("last")
+    names = access.readable_repositories(request.principal).order_by("full_name").values_list("full_name", flat=True)
+    if last:
+        names = names.filter(full_name__gt=last)
+    page = list(names if n is None else names[: n + 1])
+    more = n is not None and len(page) > n
+    page = page[:n] if n is not None else page
+    response = JsonResponse({"repositories": page})
+    if more:
+        response["Link"] = next_link("/v2/_catalog", n or 0, page[-1])
+    return response
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    try:
+        bearer_claims(request)
+        response = NameUnknown("no such endpoint in the OCI distribution API").response()
+    except RegistryError as error:
+        response = error.response()
+    response[API_VERSION[0]] = API_VERSION[1]
+    return response

@@ -1,0 +1,39 @@
+"""Tag listing with n/last pagination, and the referrers API."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+
+from portal.names import is_supported_digest
+from registry_api import services
+from registry_api.content import OCI_INDEX
+from registry_api.errors import DigestInvalid
+from registry_api.views.base import RegistryRequest, next_link, page_size, registry_view
+
+
+@registry_view(("GET",))
+def tag_list(request: RegistryRequest, name: str) -> HttpResponse:
+    n = page_size(request)
+    if n is not None:
+        n = min(n, settings.WHARF_TAGS_PAGE_MAX)
+    tags, more = services.list_tags(request.repository, n, request.GET.get("last"))
+    response = JsonResponse({"name": name, "tags": tags})
+    if more and tags:
+        response["Link"] = next_link(f"/v2/{name}/tags/list", n or 0, tags[-1])
+    return response
+
+
+@registry_view(("GET",))
+def referrers(request: RegistryRequest, name: str, digest: str) -> HttpResponse:
+    if not is_supported_digest(digest):
+        raise DigestInvalid(detail={"digest": digest})
+    artifact_type = request.GET.get("artifactType") or None
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+             "manifests": services.referrers(request.repository, digest, artifact_type)}
+    response = HttpResponse(json.dumps(index), content_type=OCI_INDEX)
+    if artifact_type:
+        response["OCI-Filters-Applied"] = "artifactType"
+    return response
