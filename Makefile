@@ -1,0 +1,34 @@
+# Wharf: `make run` serves the portal and registry on the embedded default; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test bench lint venv worker clean
+
+$(VENV)/.installed: requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	@touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	@scripts/run.sh
+
+test: venv
+	@scripts/test.sh
+
+bench: venv
+	@scripts/bench.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy portal registry_api builds scanning
+
+# Regenerate the lock after changing pyproject.toml (needs network access to PyPI).
+lock:
+	$(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install (when root and missing) and start what the test suite needs: PostgreSQL, Redis and the
+# container tools. Prints the environment variables the suite should use.
+set -euo pipefail
+
+need=()
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v podman >/dev/null || need+=(podman)
+command -v buildah >/dev/null || need+=(buildah)
+command -v skopeo >/dev/null || need+=(skopeo)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq "${need[@]}" fuse-overlayfs uidmap >&2
+  else
+    echo "missing ${need[*]}: install them or run as root" >&2
+  fi
+fi
+
+if [ "$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null; then
+  version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  if ! pg_lsclusters -h | grep -q "^$version main .* online"; then
+    pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main >&2
+    pg_ctlcluster "$version" main start >&2
+  fi
+  for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 && break; sleep 0.2; done
+  su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='wharf'\"" | grep -q 1 ||
+    su postgres -c "psql -qc \"CREATE ROLE wharf LOGIN SUPERUSER PASSWORD 'wharf'\"" >&2
+  su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='wharf'\"" | grep -q 1 ||
+    su postgres -c "createdb -O wharf wharf" >&2
+  echo "export DATABASE_URL=\${DATABASE_URL:-postgresql://wharf:wharf@127.0.0.1:5432/wharf}"
+fi
+
+if command -v redis-server >/dev/null; then
+  if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
+    redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >&2
+    for _ in $(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  echo "export REDIS_URL=\${REDIS_URL:-redis://127.0.0.1:6379/0}"
+fi

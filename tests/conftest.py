@@ -1,0 +1,128 @@
+"""Shared fixtures: personas, a fresh storage per test, registry tokens, and a live Wharf server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# The suite's own state (secret key, signing keys, broker folders) never lands in the project's ./var.
+os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="wharf-test-"))
+
+from tests.factories import PASSWORD, make_user  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_tool(*names: str) -> None:
+    """Skip on a laptop that lacks a tool; in CI a missing tool is a failure, never a skip."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        if IN_CI:
+            pytest.fail(f"CI needs {', '.join(missing)} (make test installs it when run as root)")
+        pytest.skip(f"needs {', '.join(missing)}")
+
+
+@pytest.fixture(autouse=True)
+def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Every test gets an empty blob store of its own."""
+    from registry_api import storage as storage_module
+
+    settings.WHARF_STORAGE = {"BACKEND": "filesystem", "PATH": str(tmp_path / "storage")}
+    storage_module.backend.cache_clear()
+    yield storage_module.backend()
+    storage_module.backend.cache_clear()
+
+
+@pytest.fixture
+def alice(db):  # type: ignore[no-untyped-def]
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):  # type: ignore[no-untyped-def]
+    return make_user("bob")
+
+
+@pytest.fixture
+def charlie(db):  # type: ignore[no-untyped-def]
+    return make_user("charlie")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    host: str          # host:port, as podman and skopeo name the registry
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return   # 401 from /v2/ means the server answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def live_server_wharf(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    """A real gunicorn running Wharf against the test database, for real clients."""
+    port = free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="wharf-live-"))
+    env = {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PORT": str(port),
+           "WEB_WORKERS": "2", "WEB_THREADS": "4", "DATABASE_CONN_MAX_AGE": "0"}
+    log = open(ARTIFACTS / "live-server.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/v2/")
+        yield LiveServer(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", data_dir, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def registry_user(transactional_db):  # type: ignore[no-untyped-def]
+    """alice, committed so that the live server sees her; her password is tests.factories.PASSWORD."""
+    return make_user("alice")
+
+
+__all__ = ["PASSWORD", "require_tool"]
