@@ -16,10 +16,7 @@ from pathlib import Path
 
 import pytest
 
-# The suite's own state (secret key, signing keys, broker folders) never lands in the project's ./var.
-os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="wharf-test-"))
-
-from tests.factories import PASSWORD, make_user  # noqa: E402
+from tests.factories import PASSWORD, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -103,7 +100,8 @@ def live_server_wharf(django_db_setup, django_db_blocker) -> Iterator[LiveServer
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="wharf-live-"))
     env = {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PORT": str(port),
-           "WEB_WORKERS": "2", "WEB_THREADS": "4", "DATABASE_CONN_MAX_AGE": "0"}
+           "WEB_WORKERS": "2", "WEB_THREADS": "4", "DATABASE_CONN_MAX_AGE": "0",
+           "DJANGO_SETTINGS_MODULE": "portal.settings"}
     log = open(ARTIFACTS / "live-server.log", "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"],
