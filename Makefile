@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint venv worker clean
+.PHONY: run test bench lint venv image lock clean
 
 $(VENV)/.installed: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ test: venv
 	@scripts/test.sh
 
 bench: venv
-	@scripts/bench.sh
+	@scripts/bench.sh $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -29,6 +29,9 @@ lint: venv
 # Regenerate the lock after changing pyproject.toml (needs network access to PyPI).
 lock:
 	$(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements.lock
+
+image:
+	scripts/build-image.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ from django.utils import timezone
 from portal.accounts.models import Namespace
 from portal.names import is_supported_digest
 from portal.repositories.models import Repository
-from registry_api import hashing, storage
+from registry_api import hashing, lookups, storage
 from registry_api.bodies import BodyTruncated, RequestBody
 from registry_api.errors import (
     BlobUnknown, BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, NameUnknown, RangeInvalid,
@@ -22,7 +22,7 @@ READ_SIZE = 1 << 20
 
 
 def get_repository(full_name: str) -> Repository | None:
-    return Repository.objects.select_related("namespace").filter(full_name=full_name).first()
+    return lookups.repository(full_name)
 
 
 def create_repository(full_name: str) -> Repository:
@@ -39,7 +39,7 @@ def create_repository(full_name: str) -> Repository:
 
 
 def linked_blob(repository: Repository, digest: str) -> Blob:
-    blob = Blob.objects.filter(digest=digest, links__repository=repository).first()
+    blob = lookups.linked_blob(repository, digest)
     if blob is None:
         raise BlobUnknown(detail={"digest": digest})
     return blob

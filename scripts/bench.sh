@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make bench`: ../shared/bench/regbench.py against Wharf as `make run` starts it (fresh DATA_DIR) and,
+# when Debian's docker-registry (the CNCF distribution registry) is installed, against it in the same run.
+# Extra arguments go to regbench.py (e.g. `make bench ARGS="--only a,b --repeat 1"`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REGBENCH=${REGBENCH:-$ROOT/../shared/bench/regbench.py}
+WHARF_PORT=${WHARF_PORT:-18000}
+DIST_PORT=${DIST_PORT:-18001}
+work=$(mktemp -d /tmp/wharf-bench.XXXXXX)
+mkdir -p "$ROOT/bench/results"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+export DATA_DIR=$work/wharf PORT=$WHARF_PORT
+unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
+setsid scripts/run.sh >"$work/wharf.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$WHARF_PORT/v2/" && break; sleep 0.2; done
+DJANGO_SUPERUSER_PASSWORD=$password .venv/bin/python manage.py createsuperuser --noinput \
+    --username regbench --email regbench@example.com >/dev/null
+server_pids=$(pgrep -d, -f "gunicorn -c portal/gunicorn.conf.py" -s "${pids[0]}" || true)
+
+compare=()
+if command -v docker-registry >/dev/null; then
+  mkdir -p "$work/dist"
+  cat >"$work/dist.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/dist}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$DIST_PORT}
+YAML
+  setsid docker-registry serve "$work/dist.yml" >"$work/dist.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$DIST_PORT/v2/" && break; sleep 0.1; done
+  compare=(--compare "http://127.0.0.1:$DIST_PORT" --compare-label distribution --compare-server-pid "${pids[1]}")
+else
+  echo "docker-registry is not installed (apt-get install docker-registry): measuring Wharf alone" >&2
+fi
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+python3 "$REGBENCH" --url "http://127.0.0.1:$WHARF_PORT" --user regbench --password "$password" \
+    --label wharf --server-pid "$server_pids" "${compare[@]}" \
+    --json "$ROOT/bench/results/regbench-$stamp.json" "$@"
