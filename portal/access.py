@@ -7,14 +7,23 @@ pull needs read, push and delete need write, "*" needs admin.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser
     from django.db.models import QuerySet
 
-    from portal.accounts.models import User
     from portal.repositories.models import Repository
+
+
+class Subject(Protocol):
+    """Who asks: a User, AnonymousUser, or the registry's token principal."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def is_authenticated(self) -> bool: ...
+    @property
+    def is_active(self) -> bool: ...
 
 
 class Role(IntEnum):
@@ -27,14 +36,13 @@ class Role(IntEnum):
 ACTION_ROLES = {"pull": Role.READ, "push": Role.WRITE, "delete": Role.WRITE, "*": Role.ADMIN}
 
 
-def repository_role(user: User | AnonymousUser | None, repository: Repository | None, full_name: str) -> Role:
+def repository_role(user: Subject | None, repository: Repository | None, full_name: str) -> Role:
     """The principal's role on the repository `full_name` (`repository` is its row, or None if missing).
 
     A missing repository in the user's own namespace is theirs to create, so they hold admin on it.
     """
-    authenticated = user is not None and user.is_authenticated and user.is_active
     namespace = full_name.split("/", 1)[0]
-    if authenticated and namespace == user.username:  # type: ignore[union-attr]
+    if user is not None and user.is_authenticated and user.is_active and namespace == user.username:
         return Role.ADMIN
     if repository is not None and repository.is_public:
         return Role.READ
@@ -46,11 +54,11 @@ def allowed_actions(role: Role, requested: list[str]) -> list[str]:
     return [action for action in requested if action in ACTION_ROLES and role >= ACTION_ROLES[action]]
 
 
-def may_create_repository(user: User | AnonymousUser | None, full_name: str) -> bool:
+def may_create_repository(user: Subject | None, full_name: str) -> bool:
     return repository_role(user, None, full_name) >= Role.WRITE
 
 
-def readable_repositories(user: Any) -> QuerySet[Repository]:
+def readable_repositories(user: Subject | None) -> QuerySet[Repository]:
     """Every repository the principal may read (the catalog, search, listings)."""
     from django.db.models import Q
 

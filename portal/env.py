@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -31,7 +32,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()] if value else default
 
 
-def write_once(path: Path, make: callable) -> bytes:  # type: ignore[valid-type]
+def write_once(path: Path, make: Callable[[], bytes]) -> bytes:
     """Return the file's bytes, creating it with `make()` first if it does not exist.
 
     Several processes may start at once (gunicorn workers, the Celery worker): the file is written to a

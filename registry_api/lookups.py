@@ -9,6 +9,7 @@ instances, so callers cannot tell the difference; writes stay with the ORM.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from django.db import connection
 
@@ -31,7 +32,7 @@ def _sql() -> dict[str, str]:
     }
 
 
-def _one(name: str, params: list[object]) -> tuple[object, ...] | None:
+def _one(name: str, params: list[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(_sql()[name], params)
         return cursor.fetchone()
@@ -51,7 +52,7 @@ def manifest(repository: Repository, reference: str, by_digest: bool) -> Manifes
         return None
     id_, digest, media_type, size, subject, content = row
     return Manifest(id=id_, repository=repository, digest=digest, media_type=media_type, size=size,
-                    subject_digest=subject, content=bytes(content))  # type: ignore[arg-type]
+                    subject_digest=subject, content=bytes(content))
 
 
 def linked_blob(repository: Repository, digest: str) -> Blob | None:

@@ -19,5 +19,6 @@ if ! "${PODMAN[@]}" image exists "$BASE"; then
 fi
 
 # A RUN step needs chroot isolation on hosts whose cgroups crun cannot drive; try the default first.
-build=("${PODMAN[@]}" build --build-arg "BASE=$BASE" -t localhost/wharf:latest -f Containerfile .)
+build=("${PODMAN[@]}" build --build-arg "BASE=$BASE" --secret "id=cacert,src=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+       -t localhost/wharf:latest -f Containerfile .)
 "${build[@]}" || "${build[@]}" --isolation chroot

@@ -1,11 +1,26 @@
 """The registry's transactional rules; views validate HTTP and call these."""
 
 from registry_api.services.blobs import (
-    append_to_upload, cancel_upload, create_repository, finish_upload, get_repository, get_upload,
-    linked_blob, mount_blob, purge_stale_uploads, start_upload, unlink_blob, upload_blob, upload_progress_headers,
+    append_to_upload,
+    cancel_upload,
+    create_repository,
+    finish_upload,
+    get_repository,
+    get_upload,
+    linked_blob,
+    mount_blob,
+    purge_stale_uploads,
+    start_upload,
+    unlink_blob,
+    upload_blob,
+    upload_progress_headers,
 )
 from registry_api.services.manifests import (
-    delete_manifest, get_manifest, list_tags, put_manifest, referrers,
+    delete_manifest,
+    get_manifest,
+    list_tags,
+    put_manifest,
+    referrers,
 )
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -14,7 +15,12 @@ from portal.repositories.models import Repository
 from registry_api import hashing, lookups, storage
 from registry_api.bodies import BodyTruncated, RequestBody
 from registry_api.errors import (
-    BlobUnknown, BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, NameUnknown, RangeInvalid,
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    NameUnknown,
+    RangeInvalid,
 )
 from registry_api.models import Blob, BlobLink, Upload
 
@@ -173,7 +179,7 @@ def _digest_of(upload: Upload, algorithm: str) -> str:
     return f"{algorithm}:{state.hexdigest()}"
 
 
-def purge_stale_uploads(older_than: timezone.datetime) -> int:
+def purge_stale_uploads(older_than: datetime) -> int:
     """Cancel upload sessions untouched since `older_than`; returns how many."""
     stale = list(Upload.objects.filter(updated_at__lt=older_than).select_related("repository"))
     for upload in stale:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from portal import access
@@ -22,7 +23,7 @@ METHOD_ACTIONS = {"GET": "pull", "HEAD": "pull", "POST": "push", "PUT": "push", 
                   "DELETE": "delete"}
 CHALLENGE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 class RegistryRequest(HttpRequest):
@@ -37,7 +38,7 @@ def registry_view(methods: tuple[str, ...]) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, name: str | None = None, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, name: str | None = None, **kwargs: Any) -> HttpResponseBase:
             try:
                 if request.method not in methods:
                     raise Unsupported(f"method {request.method} is not allowed here")

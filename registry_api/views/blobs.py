@@ -6,6 +6,7 @@ import re
 from typing import BinaryIO
 
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 
 from portal.names import is_supported_digest
 from registry_api import services, storage
@@ -37,7 +38,7 @@ class RangeFile:
 
 
 @registry_view(("GET", "HEAD", "DELETE"))
-def blob(request: RegistryRequest, name: str, digest: str) -> HttpResponse:
+def blob(request: RegistryRequest, name: str, digest: str) -> HttpResponseBase:
     if not is_supported_digest(digest):
         raise DigestInvalid(detail={"digest": digest})
     if request.method == "DELETE":
@@ -46,14 +47,15 @@ def blob(request: RegistryRequest, name: str, digest: str) -> HttpResponse:
     return serve_blob(request, services.linked_blob(request.repository, digest))
 
 
-def serve_blob(request: RegistryRequest, blob: Blob) -> HttpResponse:
+def serve_blob(request: RegistryRequest, blob: Blob) -> HttpResponseBase:
     key = storage.blob_key(blob.digest)
     headers = {"Docker-Content-Digest": blob.digest, "ETag": f'"{blob.digest}"', "Accept-Ranges": "bytes",
                "Cache-Control": "max-age=31536000"}
     if url := storage.backend().redirect_url(key, request.method or "GET"):
-        response = HttpResponseRedirect(url, status=307)
-        response.headers.update(headers)
-        return response
+        redirect = HttpResponseRedirect(url, status=307)
+        for header, value in headers.items():
+            redirect[header] = value
+        return redirect
     start, end = parse_range(request.META.get("HTTP_RANGE"), blob.size)
     length = end - start + 1
     status = 206 if request.META.get("HTTP_RANGE") else 200
