@@ -1,0 +1,60 @@
+"""A real Celery worker on the real Redis broker runs the stale-upload purge."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from registry_api.models import Upload
+from registry_api.tasks import purge_stale_uploads
+from tests.conftest import ARTIFACTS, ROOT, database_url, require_tool
+from tests.factories import make_repository
+
+
+@pytest.fixture
+def celery_worker(storage, transactional_db):  # type: ignore[no-untyped-def]
+    require_tool("redis-server")
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.fail("the suite runs with REDIS_URL set (make test sets it); got " + settings.CELERY_BROKER_URL)
+    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "portal.settings",
+           "WHARF_STORAGE_PATH": str(storage.root), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+    log = open(ARTIFACTS / "celery-worker.log", "ab")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    yield worker
+    worker.terminate()
+    worker.wait(timeout=30)
+    log.close()
+
+
+def test_a_worker_purges_stale_uploads_and_their_bytes(celery_worker, storage):
+    repository = make_repository("alice/app")
+    stale = Upload.objects.create(repository=repository)
+    fresh = Upload.objects.create(repository=repository)
+    for upload in (stale, fresh):
+        writer = storage.writer(upload.storage_key)
+        writer.write(b"partial layer")
+        writer.close()
+    old = timezone.now() - timedelta(seconds=settings.WHARF_UPLOAD_EXPIRY_SECONDS + 60)
+    Upload.objects.filter(pk=stale.pk).update(updated_at=old)
+
+    purge_stale_uploads.delay()
+
+    deadline = time.monotonic() + 60
+    while Upload.objects.filter(pk=stale.pk).exists() and time.monotonic() < deadline:
+        assert celery_worker.poll() is None, "the worker died; see test-artifacts/celery-worker.log"
+        time.sleep(0.2)
+    assert not Upload.objects.filter(pk=stale.pk).exists()
+    assert storage.size(stale.storage_key) is None
+    assert Upload.objects.filter(pk=fresh.pk).exists()
+    assert storage.size(fresh.storage_key) == len(b"partial layer")
