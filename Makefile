@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test bench lint venv image lock clean
 
-$(VENV)/.installed: requirements.lock
+$(VENV)/.installed: requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -28,7 +28,9 @@ lint: venv
 
 # Regenerate the lock after changing pyproject.toml (needs network access to PyPI).
 lock:
-	$(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements.lock
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements-dev.lock
 
 image:
 	scripts/build-image.sh
