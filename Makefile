@@ -29,8 +29,8 @@ lint: venv
 # Regenerate the lock after changing pyproject.toml (needs network access to PyPI).
 lock:
 	$(PY) -m pip install --quiet uv
-	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes -o requirements.lock
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements-dev.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --extra dev --generate-hashes -o requirements-dev.lock
 
 image:
 	scripts/build-image.sh
