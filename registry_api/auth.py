@@ -7,6 +7,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -34,13 +35,15 @@ class Principal:
         return bool(self.username)
 
 
-def challenge(request: HttpRequest, scope: str | None = None, message: str | None = None) -> Unauthorized:
-    from django.conf import settings
-
+def challenge(request: HttpRequest, scope: str | None = None, message: str | None = None,
+              error: str | None = None) -> Unauthorized:
+    """A 401 whose WWW-Authenticate tells the client where to get a token for `scope` (RFC 6750)."""
     realm = request.build_absolute_uri(TOKEN_PATH)
     value = f'Bearer realm="{realm}",service="{settings.WHARF_REGISTRY_SERVICE}"'
     if scope:
         value += f',scope="{scope}"'
+    if error:
+        value += f',error="{error}"'
     return Unauthorized(message, headers={"WWW-Authenticate": value})
 
 
@@ -53,7 +56,7 @@ def bearer_claims(request: HttpRequest, scope: str | None = None) -> tokens.Clai
     try:
         return tokens.verify(token.strip())
     except tokens.InvalidToken:
-        raise challenge(request, scope, "invalid or expired token") from None
+        raise challenge(request, scope, "invalid or expired token", "invalid_token") from None
 
 
 def parse_scope(scope: str) -> tuple[str, str, list[str]] | None:

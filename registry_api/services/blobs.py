@@ -117,14 +117,15 @@ def append_to_upload(upload: Upload, body: RequestBody, content_range: tuple[int
     return upload
 
 
-def finish_upload(upload: Upload, digest: str, body: RequestBody) -> Blob:
+def finish_upload(upload: Upload, digest: str, body: RequestBody,
+                  content_range: tuple[int, int] | None = None) -> Blob:
     """Append the last chunk, check the digest, and only then make the blob visible in the repository.
 
     A digest that does not match cancels the upload: nothing of it stays behind.
     """
     if not is_supported_digest(digest):
         raise DigestInvalid(f"{digest!r} is not a valid sha256 or sha512 digest", detail={"digest": digest})
-    append_to_upload(upload, body)
+    append_to_upload(upload, body, content_range)
     store = storage.backend()
     if store.size(upload.storage_key) is None:
         store.writer(upload.storage_key).close()   # an empty blob has never been written to

@@ -17,6 +17,7 @@ from registry_api import services
 from registry_api.auth import Principal, bearer_claims, challenge
 from registry_api.errors import NameInvalid, NameUnknown, PaginationNumberInvalid, RegistryError, Unsupported
 from registry_api.models import Repository
+from registry_api.tokens import Claims
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 METHOD_ACTIONS = {"GET": "pull", "HEAD": "pull", "POST": "push", "PUT": "push", "PATCH": "push",
@@ -28,6 +29,7 @@ View = Callable[..., HttpResponseBase]
 
 class RegistryRequest(HttpRequest):
     principal: Principal
+    claims: Claims
     repository: Repository
 
 
@@ -66,17 +68,18 @@ def _authorize(request: HttpRequest, name: str) -> None:
         raise NameInvalid(detail={"name": name})
     # A token without the action gets the same 401 whether the repository is private or missing.
     if not claims.allows("repository", name, action):
-        raise challenge(request, scope, "insufficient scope")
+        raise challenge(request, scope, "insufficient scope", "insufficient_scope")
     principal = Principal(claims.subject)
     repository = services.get_repository(name)
     # Permissions are checked again live, so that a change applies before the token expires.
     if access.repository_role(principal, repository, name) < access.ACTION_ROLES[action]:
-        raise challenge(request, scope, "insufficient scope")
+        raise challenge(request, scope, "insufficient scope", "insufficient_scope")
     if repository is None:
         if action != "push":
             raise NameUnknown(detail={"name": name})
         repository = services.create_repository(name)
     request.principal = principal  # type: ignore[attr-defined]
+    request.claims = claims  # type: ignore[attr-defined]
     request.repository = repository  # type: ignore[attr-defined]
 
 

@@ -14,7 +14,7 @@ from registry_api.errors import DigestInvalid, RangeInvalid
 from registry_api.models import Blob
 from registry_api.views.base import RegistryRequest, registry_view
 
-RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+RANGE_RE = re.compile(r"(\d*)-(\d*)")
 
 
 class RangeFile:
@@ -56,9 +56,10 @@ def serve_blob(request: RegistryRequest, blob: Blob) -> HttpResponseBase:
         for header, value in headers.items():
             redirect[header] = value
         return redirect
-    start, end = parse_range(request.META.get("HTTP_RANGE"), blob.size)
+    requested = parse_range(request.META.get("HTTP_RANGE"), blob.size)
+    start, end = requested or (0, blob.size - 1)
     length = end - start + 1
-    status = 206 if request.META.get("HTTP_RANGE") else 200
+    status = 206 if requested else 200
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
     if request.method == "HEAD":
@@ -70,11 +71,16 @@ def serve_blob(request: RegistryRequest, blob: Blob) -> HttpResponseBase:
     return response
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int]:
-    """The one byte range a client asked for, as (first, last); the whole blob when it asked none."""
-    if not header:
-        return 0, size - 1
-    match = RANGE_RE.fullmatch(header.strip())
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range a client asked for, as (first, last); None for the whole blob.
+
+    As RFC 9110 allows, a range in another unit and a multi-range request are ignored (200 with the
+    whole blob) rather than refused.
+    """
+    unit, _, spec = (header or "").strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    match = RANGE_RE.fullmatch(spec.strip())
     if match is None or match.group(1) == match.group(2) == "":
         raise RangeInvalid(headers={"Content-Range": f"bytes */{size}"})
     first, last = match.groups()

@@ -41,6 +41,9 @@ def _mount(request: RegistryRequest) -> Blob | None:
     digest, source_name = request.GET.get("mount"), request.GET.get("from")
     if not digest or not source_name or not is_valid_name(source_name):
         return None
+    # The token must carry pull on the source: a token scoped to one repository stays in it.
+    if not request.claims.allows("repository", source_name, "pull"):
+        return None
     source = services.get_repository(source_name)
     if source is None or access.repository_role(request.principal, source, source_name) < access.Role.READ:
         return None
@@ -59,7 +62,8 @@ def session(request: RegistryRequest, name: str, upload_id: str) -> HttpResponse
         content_range = _content_range(request.META.get("HTTP_CONTENT_RANGE"))
         return _progress(services.append_to_upload(upload, RequestBody(request), content_range), 202)
     digest = request.GET.get("digest", "")
-    return _created(name, services.finish_upload(upload, digest, RequestBody(request)))
+    content_range = _content_range(request.META.get("HTTP_CONTENT_RANGE"))
+    return _created(name, services.finish_upload(upload, digest, RequestBody(request), content_range))
 
 
 def _content_range(header: str | None) -> tuple[int, int] | None:

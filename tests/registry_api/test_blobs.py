@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 
 from portal.repositories.models import Visibility
-from registry_api import storage as storage_module
 from registry_api.models import Blob
+from registry_api.storage import blob_key
 from tests.factories import bearer, make_repository, sha256
 
 OCTET = "application/octet-stream"
@@ -19,7 +20,7 @@ def sha512(data: bytes) -> str:
     return "sha512:" + hashlib.sha512(data).hexdigest()
 
 
-def push(client, name: str, data: bytes, digest: str | None = None, user: str = "alice") -> str:  # type: ignore[no-untyped-def]
+def push(client: Any, name: str, data: bytes, digest: str | None = None, user: str = "alice") -> str:
     digest = digest or sha256(data)
     response = client.post(f"/v2/{name}/blobs/uploads/?digest={digest}", data, content_type=OCTET,
                            HTTP_AUTHORIZATION=bearer(user, (name, "pull,push")))
@@ -27,24 +28,25 @@ def push(client, name: str, data: bytes, digest: str | None = None, user: str = 
     return digest
 
 
-def get(client, name: str, digest: str, user: str = "alice", actions: str = "pull", **headers: str):  # type: ignore[no-untyped-def]
-    return client.get(f"/v2/{name}/blobs/{digest}", HTTP_AUTHORIZATION=bearer(user, (name, actions)), **headers)
+def get(client: Any, name: str, digest: str, user: str = "alice", **headers: str) -> Any:
+    return client.get(f"/v2/{name}/blobs/{digest}", HTTP_AUTHORIZATION=bearer(user, (name, "pull")), **headers)
 
 
-def head(client, name: str, digest: str, **headers: str):  # type: ignore[no-untyped-def]
-    return client.head(f"/v2/{name}/blobs/{digest}", HTTP_AUTHORIZATION=bearer("alice", (name, "pull")), **headers)
+def head(client: Any, name: str, digest: str, **headers: str) -> Any:
+    auth = bearer("alice", (name, "pull"))
+    return client.head(f"/v2/{name}/blobs/{digest}", HTTP_AUTHORIZATION=auth, **headers)
 
 
-def delete(client, name: str, digest: str, actions: str = "pull,push,delete"):  # type: ignore[no-untyped-def]
+def delete(client: Any, name: str, digest: str, actions: str = "pull,push,delete") -> Any:
     return client.delete(f"/v2/{name}/blobs/{digest}", HTTP_AUTHORIZATION=bearer("alice", (name, actions)))
 
 
-def body_of(response) -> bytes:  # type: ignore[no-untyped-def]
+def body_of(response: Any) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def error_code(response) -> str:  # type: ignore[no-untyped-def]
-    return response.json()["errors"][0]["code"]
+def error_code(response: Any) -> str:
+    return str(response.json()["errors"][0]["code"])
 
 
 @pytest.mark.django_db
@@ -229,7 +231,7 @@ def test_a_blob_pushed_only_to_another_repository_is_unknown_here(client, alice,
 
     # The bytes are in storage and the Blob row exists, but alice/other holds no link to them.
     assert Blob.objects.filter(digest=digest).exists()
-    assert storage.size(storage_module.blob_key(digest)) == 10
+    assert storage.size(blob_key(digest)) == 10
     assert response.status_code == 404
     assert error_code(response) == "BLOB_UNKNOWN"
     assert head(client, "alice/other", digest).status_code == 404

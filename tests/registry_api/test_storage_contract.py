@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request, tmp_path) -> Iterator[StorageBackend]:  # type: ignore[no-untyped-def]
+def store(request: Any, tmp_path: Path) -> Iterator[StorageBackend]:
     if request.param == "filesystem":
         yield FilesystemStorage(tmp_path / "store")
     else:
