@@ -2,7 +2,8 @@
 
 Building a query with the ORM costs about ten times what running it costs here (measured: ~1.5 ms vs
 ~0.1 ms per request for the repository and tag lookups on SQLite), so the three lookups that every
-manifest and blob request makes are written once as SQL. They return ordinary (unsaved-looking) model
+manifest and blob request makes (and the check that the token's user is still active) are written once
+as SQL. They return ordinary (unsaved-looking) model
 instances, so callers cannot tell the difference; writes stay with the ORM.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.db import connection
 
+from portal.accounts.models import User
 from portal.repositories.models import Repository
 from registry_api.models import Blob, BlobLink, Manifest, Tag
 
@@ -23,6 +25,7 @@ def _sql() -> dict[str, str]:
     blob, link = Blob._meta.db_table, BlobLink._meta.db_table
     columns = "m.id, m.digest, m.media_type, m.size, m.subject_digest, m.content"
     return {
+        "user_is_active": f"SELECT is_active FROM {User._meta.db_table} WHERE username = %s",
         "repository": f"SELECT id, namespace_id, name, visibility FROM {repo} WHERE full_name = %s",
         "by_tag": f"SELECT {columns} FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
                   "WHERE t.repository_id = %s AND t.name = %s",
@@ -58,3 +61,9 @@ def manifest(repository: Repository, reference: str, by_digest: bool) -> Manifes
 def linked_blob(repository: Repository, digest: str) -> Blob | None:
     row = _one("blob", [repository.pk, digest])
     return None if row is None else Blob(id=row[0], digest=digest, size=row[1])
+
+
+def user_is_active(username: str) -> bool:
+    """False for a disabled user and for one that no longer exists."""
+    row = _one("user_is_active", [username])
+    return bool(row and row[0])

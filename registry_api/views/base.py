@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from portal import access
 from portal.names import is_valid_name
-from registry_api import services
+from registry_api import lookups, services
 from registry_api.auth import Principal, bearer_claims, challenge
 from registry_api.errors import NameInvalid, NameUnknown, PaginationNumberInvalid, RegistryError, Unsupported
 from registry_api.models import Repository
@@ -33,9 +33,10 @@ class RegistryRequest(HttpRequest):
     repository: Repository
 
 
-def registry_view(methods: tuple[str, ...]) -> Callable[[View], View]:
-    """Check the method, the Bearer token's scope for the repository in the URL, and the live permission;
-    then set request.repository (creating it on a first push) and render any RegistryError."""
+def registry_view(methods: tuple[str, ...], scope: str | None = None) -> Callable[[View], View]:
+    """Check the method, the Bearer token's scope for the repository in the URL (or `scope`, for views
+    without one), and the live permission; then set request.repository (creating it on a first push) and
+    render any RegistryError."""
 
     def decorate(view: View) -> View:
         @csrf_exempt
@@ -45,7 +46,10 @@ def registry_view(methods: tuple[str, ...]) -> Callable[[View], View]:
                 if request.method not in methods:
                     raise Unsupported(f"method {request.method} is not allowed here")
                 if name is None:
-                    request.principal = Principal(bearer_claims(request).subject)  # type: ignore[attr-defined]
+                    claims = bearer_claims(request, scope)
+                    if scope is not None and not claims.allows(*scope.rsplit(":", 2)):
+                        raise challenge(request, scope, "insufficient scope", "insufficient_scope")
+                    request.principal = _principal(request, claims, scope)  # type: ignore[attr-defined]
                     response = view(request, **kwargs)
                 else:
                     _authorize(request, name)
@@ -69,7 +73,7 @@ def _authorize(request: HttpRequest, name: str) -> None:
     # A token without the action gets the same 401 whether the repository is private or missing.
     if not claims.allows("repository", name, action):
         raise challenge(request, scope, "insufficient scope", "insufficient_scope")
-    principal = Principal(claims.subject)
+    principal = _principal(request, claims, scope)
     repository = services.get_repository(name)
     # Permissions are checked again live, so that a change applies before the token expires.
     if access.repository_role(principal, repository, name) < access.ACTION_ROLES[action]:
@@ -81,6 +85,13 @@ def _authorize(request: HttpRequest, name: str) -> None:
     request.principal = principal  # type: ignore[attr-defined]
     request.claims = claims  # type: ignore[attr-defined]
     request.repository = repository  # type: ignore[attr-defined]
+
+
+def _principal(request: HttpRequest, claims: Claims, scope: str | None) -> Principal:
+    """Whom the token speaks for; a user disabled or deleted since it was issued is refused at once."""
+    if claims.subject and not lookups.user_is_active(claims.subject):
+        raise challenge(request, scope, "the account is disabled", "invalid_token")
+    return Principal(claims.subject)
 
 
 def page_size(request: HttpRequest) -> int | None:
@@ -101,7 +112,7 @@ def ping(request: RegistryRequest) -> HttpResponse:
     return JsonResponse({})
 
 
-@registry_view(("GET",))
+@registry_view(("GET",), scope="registry:catalog:*")
 def catalog(request: RegistryRequest) -> HttpResponse:
     n, last = page_size(request), request.GET.get("last")
     names = access.readable_repositories(request.principal).order_by("full_name").values_list("full_name", flat=True)
@@ -111,7 +122,7 @@ def catalog(request: RegistryRequest) -> HttpResponse:
     more = n is not None and len(page) > n
     page = page[:n] if n is not None else page
     response = JsonResponse({"repositories": page})
-    if more:
+    if more and page:
         response["Link"] = next_link("/v2/_catalog", n or 0, page[-1])
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -9,8 +10,24 @@ import pytest
 from registry_api.models import Manifest, Tag, TagEvent
 from tests.factories import bearer, make_repository, sha256
 from tests.registry_api.helpers import (
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, EMPTY_CONFIG, OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
-    artifact, auth, descriptor, docker_image, encode, index_of, oci_image, push_blob, push_manifest, put_manifest,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    EMPTY_CONFIG,
+    OCI_CONFIG,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    artifact,
+    auth,
+    descriptor,
+    docker_image,
+    encode,
+    index_of,
+    oci_image,
+    push_blob,
+    push_manifest,
+    put_manifest,
 )
 
 NAME = "alice/app"
@@ -145,6 +162,18 @@ def test_a_manifest_without_a_subject_has_no_oci_subject_header(client, alice):
     response = put_manifest(client, NAME, "v1", oci_image(client, NAME), OCI_MANIFEST)
     assert response.status_code == 201
     assert not response.has_header("OCI-Subject")
+
+
+@pytest.mark.django_db
+def test_a_manifest_can_be_pushed_by_its_sha512_digest(client, alice):
+    body = oci_image(client, NAME)
+    digest = "sha512:" + hashlib.sha512(body).hexdigest()
+
+    response = put_manifest(client, NAME, digest, body, OCI_MANIFEST)
+
+    assert response.status_code == 201
+    assert response["Docker-Content-Digest"] == digest
+    assert get(client, digest).content == body
 
 
 @pytest.mark.django_db
@@ -364,8 +393,11 @@ def test_a_missing_repository_is_name_unknown(client, alice, method):
         assert error_code(response) == "NAME_UNKNOWN"
 
 
+INVALID_NAMES = ["Alice/App", "app", "a//b", "alice/app/", "alice/-app", "alice/app.", "alice/" + "a" * 250]
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["Alice/App", "app", "a//b", "alice/app/", "alice/-app", "alice/app."])
+@pytest.mark.parametrize("name", INVALID_NAMES)
 @pytest.mark.parametrize("method", ["get", "put", "delete"])
 def test_an_invalid_repository_name_is_name_invalid(client, alice, name, method):
     response = client.generic(method.upper(), f"/v2/{name}/manifests/latest", b"{}", OCI_MANIFEST,
