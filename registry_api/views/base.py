@@ -56,6 +56,9 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None) -> Callabl
                     response = view(request, name, **kwargs)
             except RegistryError as error:
                 response = error.response()
+                if request.method == "HEAD":   # a HEAD answer has headers only; the length stays
+                    response["Content-Length"] = str(len(response.content))
+                    response.content = b""
             response[API_VERSION[0]] = API_VERSION[1]
             return response
 

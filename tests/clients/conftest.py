@@ -2,7 +2,9 @@
 
 Every tool runs with its own storage (`--root`/`--runroot` under a session tmp dir, the vfs driver), its own
 auth file (REGISTRY_AUTH_FILE) and a registries.conf without search registries, so that no test reads or
-writes the machine's images or credentials, and nothing is ever pulled from the internet.
+writes the machine's images or credentials, and nothing is ever pulled from the internet. (One thing stays
+shared: as root, skopeo keeps its blob-info cache in /var/lib/containers/cache and has no flag to move it;
+it only remembers where a blob was seen, and the live servers' ports are new every session.)
 """
 
 from __future__ import annotations
@@ -27,10 +29,8 @@ TIMEOUT = 120   # seconds; every client call is bounded, none may hang the suite
 def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = TIMEOUT,
         check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command with captured output; when `check`, a non-zero exit fails with its stderr attached."""
-    import time; t0 = time.monotonic()  # DEBUG
     result = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                             stdin=subprocess.DEVNULL)
-    print(f"DEBUG {time.monotonic()-t0:.2f}s {argv[:6]}")  # DEBUG
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} exited {result.returncode}\n"
                              f"stdout: {result.stdout}\nstderr: {result.stderr}")
@@ -80,6 +80,7 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
     registries_conf = home / "registries.conf"
     registries_conf.write_text("unqualified-search-registries = []\n")
     (home / "tmp").mkdir()
+    (home / "auth.json").write_text('{"auths": {}}\n')   # podman refuses an auth file that is missing
     env = {**os.environ, "REGISTRY_AUTH_FILE": str(home / "auth.json"),
            "CONTAINERS_REGISTRIES_CONF": str(registries_conf), "TMPDIR": str(home / "tmp")}
     tools = Clients(home, env)

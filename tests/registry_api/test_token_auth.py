@@ -367,3 +367,18 @@ def test_a_token_stops_working_when_its_user_is_disabled(client, alice):
     response = client.get("/v2/alice/app/tags/list", HTTP_AUTHORIZATION=authorization)
     assert response.status_code == 401
     assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+@pytest.mark.django_db
+def test_a_changed_password_is_refused_at_once_even_after_a_fast_repeat_login(client, alice):
+    def token_status(password):
+        credentials = base64.b64encode(f"alice:{password}".encode()).decode()
+        return client.get("/v2/auth?service=wharf", HTTP_AUTHORIZATION=f"Basic {credentials}").status_code
+
+    assert token_status(PASSWORD) == 200
+    assert token_status(PASSWORD) == 200   # the second check is served from the memo
+    alice.set_password("a brand new password 42")
+    alice.save()
+
+    assert token_status(PASSWORD) == 401
+    assert token_status("a brand new password 42") == 200
