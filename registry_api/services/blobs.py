@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from portal.accounts.models import Namespace
 from portal.names import is_supported_digest
 from portal.repositories.models import Repository
-from registry_api import hashing, lookups, storage
+from registry_api import hashing, queries, storage
 from registry_api.bodies import BodyTruncated, RequestBody
 from registry_api.errors import (
     BlobUnknown,
@@ -28,7 +28,7 @@ READ_SIZE = 1 << 20
 
 
 def get_repository(full_name: str) -> Repository | None:
-    return lookups.repository(full_name)
+    return queries.repository(full_name)
 
 
 def create_repository(full_name: str) -> Repository:
@@ -45,7 +45,7 @@ def create_repository(full_name: str) -> Repository:
 
 
 def linked_blob(repository: Repository, digest: str) -> Blob:
-    blob = lookups.linked_blob(repository, digest)
+    blob = queries.linked_blob(repository, digest)
     if blob is None:
         raise BlobUnknown(detail={"digest": digest})
     return blob
@@ -67,9 +67,7 @@ def mount_blob(repository: Repository, digest: str, source: Repository) -> Blob 
 
 
 def start_upload(repository: Repository) -> Upload:
-    upload = Upload.objects.create(repository=repository)
-    upload.repository = repository
-    return upload
+    return queries.start_upload(repository)
 
 
 def get_upload(repository: Repository, upload_id: str) -> Upload:
@@ -77,23 +75,40 @@ def get_upload(repository: Repository, upload_id: str) -> Upload:
         parsed = uuid.UUID(upload_id)
     except ValueError:
         raise BlobUploadUnknown() from None
-    upload = Upload.objects.filter(pk=parsed, repository=repository).first()
+    upload = queries.upload(repository, parsed)
     if upload is None:
         raise BlobUploadUnknown()
-    upload.repository = repository
     return upload
 
 
 def append_to_upload(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None = None) -> Upload:
     """Append a chunk. A chunk that does not start where the upload ends is refused with 416."""
+    new_size, state = _receive(upload, body, content_range)
+    if new_size == upload.size:
+        if state is not None:
+            hashing.remember(upload.id, upload.size, state)
+        return upload
+    # The committed length moves only if nobody else moved it meanwhile: one writer per session.
+    if not queries.grow_upload(upload, new_size):
+        hashing.forget(upload.id)
+        raise BlobUploadInvalid("the upload was changed by another request")
+    upload.size = new_size
+    if state is not None:
+        hashing.remember(upload.id, upload.size, state)
+    return upload
+
+
+def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None) -> tuple[int, Any]:
+    """Write the body after the upload's committed bytes, hashing as it streams; returns the new length
+    and the sha256 state (None when this process did not see the earlier bytes)."""
     if content_range is not None:
         start, end = content_range
         if start != upload.size or (body.expected is not None and body.expected != end - start + 1):
             raise RangeInvalid("chunk does not continue the upload", headers=upload_progress_headers(upload))
-    if body.expected == 0:
-        return upload
-    store = storage.backend()
     state = hashing.resume(upload.id, upload.size)
+    if body.expected == 0:
+        return upload.size, state
+    store = storage.backend()
     writer = store.writer(upload.storage_key, offset=upload.size)
     try:
         for chunk in body.chunks():
@@ -106,15 +121,7 @@ def append_to_upload(upload: Upload, body: RequestBody, content_range: tuple[int
         raise BlobUploadInvalid("the request body ended before its Content-Length") from None
     finally:
         writer.close()
-    # The committed length moves only if nobody else moved it meanwhile: one writer per session.
-    won = Upload.objects.filter(pk=upload.pk, size=upload.size).update(size=writer.size, updated_at=timezone.now())
-    if not won:
-        hashing.forget(upload.id)
-        raise BlobUploadInvalid("the upload was changed by another request")
-    upload.size = writer.size
-    if state is not None:
-        hashing.remember(upload.id, upload.size, state)
-    return upload
+    return writer.size, state
 
 
 def finish_upload(upload: Upload, digest: str, body: RequestBody,
@@ -125,20 +132,19 @@ def finish_upload(upload: Upload, digest: str, body: RequestBody,
     """
     if not is_supported_digest(digest):
         raise DigestInvalid(f"{digest!r} is not a valid sha256 or sha512 digest", detail={"digest": digest})
-    append_to_upload(upload, body, content_range)
+    size, state = _receive(upload, body, content_range)
     store = storage.backend()
-    if store.size(upload.storage_key) is None:
+    if size == 0 and store.size(upload.storage_key) is None:
         store.writer(upload.storage_key).close()   # an empty blob has never been written to
-    if _digest_of(upload, digest.split(":", 1)[0]) != digest:
+    if _digest_of(upload, state, digest.split(":", 1)[0]) != digest:
         cancel_upload(upload)
         raise DigestInvalid(detail={"digest": digest})
     store.move(upload.storage_key, storage.blob_key(digest))
-    with transaction.atomic():
-        blob, _ = Blob.objects.get_or_create(digest=digest, defaults={"size": upload.size})
-        BlobLink.objects.get_or_create(repository_id=upload.repository_id, blob=blob)
-        upload.delete()
     hashing.forget(upload.id)
-    return blob
+    # The row still says the length committed before this request: that is what the claim matches.
+    if not queries.commit_blob(upload, digest, size):
+        raise BlobUploadInvalid("the upload was changed by another request")
+    return Blob(digest=digest, size=size)
 
 
 def upload_blob(repository: Repository, digest: str, body: RequestBody) -> Blob:
@@ -168,11 +174,9 @@ def upload_progress_headers(upload: Upload) -> dict[str, str]:
     }
 
 
-def _digest_of(upload: Upload, algorithm: str) -> str:
-    if algorithm == "sha256":
-        state = hashing.resume(upload.id, upload.size)
-        if state is not None:
-            return f"sha256:{state.hexdigest()}"
+def _digest_of(upload: Upload, state: Any, algorithm: str) -> str:
+    if algorithm == "sha256" and state is not None:
+        return f"sha256:{state.hexdigest()}"
     state = hashlib.new(algorithm)
     with storage.backend().open(upload.storage_key) as f:
         while chunk := f.read(READ_SIZE):

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from portal.names import is_digest, is_supported_digest, is_valid_tag
 from portal.repositories.models import Repository
-from registry_api import content, lookups, signals
+from registry_api import content, queries, signals
 from registry_api.errors import DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestTooLarge, ManifestUnknown
 from registry_api.models import Blob, Manifest, Tag, TagEvent
 
@@ -90,7 +90,7 @@ def _record(repository: Repository, tag: str, kind: str, digest: str, previous: 
 
 
 def get_manifest(repository: Repository, reference: str) -> Manifest:
-    manifest = lookups.manifest(repository, reference, by_digest=is_digest(reference))
+    manifest = queries.manifest(repository, reference, by_digest=is_digest(reference))
     if manifest is None:
         raise ManifestUnknown(detail={"reference": reference})
     return manifest

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from portal import access
 from portal.names import is_valid_name
-from registry_api import lookups, services
+from registry_api import queries, services
 from registry_api.auth import Principal, bearer_claims, challenge
 from registry_api.errors import NameInvalid, NameUnknown, PaginationNumberInvalid, RegistryError, Unsupported
 from registry_api.models import Repository
@@ -92,7 +92,7 @@ def _authorize(request: HttpRequest, name: str) -> None:
 
 def _principal(request: HttpRequest, claims: Claims, scope: str | None) -> Principal:
     """Whom the token speaks for; a user disabled or deleted since it was issued is refused at once."""
-    if claims.subject and not lookups.user_is_active(claims.subject):
+    if claims.subject and not queries.user_is_active(claims.subject):
         raise challenge(request, scope, "the account is disabled", "invalid_token")
     return Principal(claims.subject)
 
