@@ -71,7 +71,7 @@ class RequestBody:
         return b"".join(parts)
 
 
-def _gunicorn_source(request: HttpRequest, length: int) -> tuple[socket.socket, Any, Any] | None:
+def _gunicorn_source(request: HttpRequest, length: int) -> tuple[Any, Any, Any] | None:
     """gunicorn's socket and body objects, when this body can be received straight into our buffer.
 
     gunicorn's reader hands the body over through a chain of BytesIO buffers, copying every byte several
