@@ -9,6 +9,7 @@ everything off the hot path uses the ORM. The SQL is the common subset of SQLite
 
 from __future__ import annotations
 
+import json
 import uuid
 from functools import cache
 from typing import Any
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.repositories.models import Repository
-from registry_api.models import Blob, BlobLink, Manifest, Tag, Upload
+from registry_api.models import Blob, BlobLink, Manifest, Tag, TagEvent, Upload
 
 
 @cache
@@ -40,6 +41,21 @@ def _sql() -> dict[str, str]:
                         "VALUES (%s, %s, 0, %s, %s)",
         "grow_upload": f"UPDATE {upload} SET size = %s, updated_at = %s WHERE id = %s AND size = %s",
         "claim_upload": f"DELETE FROM {upload} WHERE id = %s AND size = %s",
+        "manifest_id": f"SELECT id FROM {manifest} WHERE repository_id = %s AND digest = %s",
+        "add_manifest": f"INSERT INTO {manifest} (repository_id, digest, media_type, artifact_type, subject_digest, "
+                        "annotations, content, size, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                        "ON CONFLICT (repository_id, digest) DO NOTHING",
+        "manifest_blob": f"INSERT INTO {Manifest.blobs.through._meta.db_table} (manifest_id, blob_id) "
+                         "VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        "manifest_child": f"INSERT INTO {Manifest.children.through._meta.db_table} (from_manifest_id, to_manifest_id) "
+                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        "tag": f"SELECT t.id, m.digest FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
+               "WHERE t.repository_id = %s AND t.name = %s",
+        "set_tag": f"INSERT INTO {tag} (repository_id, name, manifest_id, updated_at) VALUES (%s, %s, %s, %s) "
+                   "ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, "
+                   "updated_at = excluded.updated_at",
+        "tag_event": f"INSERT INTO {TagEvent._meta.db_table} (repository_id, tag, kind, digest, previous_digest, "
+                     "actor_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
         "add_blob": f"INSERT INTO {blob} (digest, size, created_at) VALUES (%s, %s, %s) "
                     "ON CONFLICT (digest) DO NOTHING",
         "link_blob": f"INSERT INTO {link} (repository_id, blob_id, created_at) "
@@ -58,6 +74,11 @@ def _run(name: str, params: list[Any]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_sql()[name], params)
         return cursor.rowcount
+
+
+def _now() -> Any:
+    # As the ORM would store it: naive UTC text on SQLite, timestamptz on PostgreSQL.
+    return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
 def _uuid(value: uuid.UUID) -> Any:
@@ -99,14 +120,14 @@ def upload(repository: Repository, upload_id: uuid.UUID) -> Upload | None:
 
 
 def start_upload(repository: Repository) -> Upload:
-    started, now = uuid.uuid4(), timezone.now()
+    started, now = uuid.uuid4(), _now()
     _run("start_upload", [_uuid(started), repository.pk, now, now])
-    return Upload(id=started, repository=repository, size=0, created_at=now, updated_at=now)
+    return Upload(id=started, repository=repository, size=0)
 
 
 def grow_upload(upload: Upload, new_size: int) -> bool:
     """Move the committed length from upload.size to new_size; False if another request moved it first."""
-    return _run("grow_upload", [new_size, timezone.now(), _uuid(upload.id), upload.size]) == 1
+    return _run("grow_upload", [new_size, _now(), _uuid(upload.id), upload.size]) == 1
 
 
 def commit_blob(upload: Upload, digest: str, size: int) -> bool:
@@ -115,10 +136,71 @@ def commit_blob(upload: Upload, digest: str, size: int) -> bool:
     The session is claimed by deleting it at the length that was verified, so two requests finishing
     one session cannot both succeed; returns False for the loser (nothing is changed then).
     """
-    now = timezone.now()
+    now = _now()
     with transaction.atomic():
         if _run("claim_upload", [_uuid(upload.id), upload.size]) != 1:
             return False
         _run("add_blob", [digest, size, now])
         _run("link_blob", [upload.repository_id, now, digest])
     return True
+
+
+def _ids(table_sql: str, repository: Repository, digests: set[str]) -> dict[str, int]:
+    if not digests:
+        return {}
+    placeholders = ", ".join(["%s"] * len(digests))
+    with connection.cursor() as cursor:
+        cursor.execute(table_sql.format(placeholders), [repository.pk, *sorted(digests)])
+        return {digest: id_ for id_, digest in cursor.fetchall()}
+
+
+def linked_blob_ids(repository: Repository, digests: set[str]) -> dict[str, int]:
+    """digest → blob id, for the digests among `digests` that the repository links."""
+    blob, link = Blob._meta.db_table, BlobLink._meta.db_table
+    return _ids(f"SELECT b.id, b.digest FROM {blob} b JOIN {link} l ON l.blob_id = b.id "
+                "WHERE l.repository_id = %s AND b.digest IN ({})", repository, digests)
+
+
+def manifest_ids(repository: Repository, digests: set[str]) -> dict[str, int]:
+    """digest → manifest id, for the digests among `digests` that the repository holds."""
+    return _ids(f"SELECT id, digest FROM {Manifest._meta.db_table} WHERE repository_id = %s AND digest IN ({{}})",
+                repository, digests)
+
+
+def manifest_id(repository: Repository, digest: str) -> int | None:
+    row = _one("manifest_id", [repository.pk, digest])
+    return None if row is None else int(row[0])
+
+
+def add_manifest(repository: Repository, digest: str, fields: dict[str, Any], blob_ids: list[int],
+                 child_ids: list[int]) -> int:
+    """Insert the manifest and its references (inside the caller's transaction); returns its id.
+
+    A concurrent push of the same digest makes the insert a no-op; both then return the one row.
+    """
+    _run("add_manifest", [repository.pk, digest, fields["media_type"], fields["artifact_type"],
+                          fields["subject_digest"], json.dumps(fields["annotations"]), fields["content"],
+                          len(fields["content"]), _now()])
+    id_ = manifest_id(repository, digest)
+    assert id_ is not None
+    with connection.cursor() as cursor:
+        if blob_ids:
+            cursor.executemany(_sql()["manifest_blob"], [[id_, blob_id] for blob_id in blob_ids])
+        if child_ids:
+            cursor.executemany(_sql()["manifest_child"], [[id_, child_id] for child_id in child_ids])
+    return id_
+
+
+def current_tag(repository: Repository, name: str) -> str | None:
+    """The digest the tag points at, or None when there is no such tag."""
+    row = _one("tag", [repository.pk, name])
+    return None if row is None else str(row[1])
+
+
+def set_tag(repository: Repository, name: str, manifest_id: int) -> None:
+    _run("set_tag", [repository.pk, name, manifest_id, _now()])
+
+
+def record_tag_event(repository: Repository, tag: str, kind: str, digest: str, previous: str,
+                     actor_id: int | None) -> None:
+    _run("tag_event", [repository.pk, tag, kind, digest, previous, actor_id, _now()])

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from portal.names import is_digest, is_supported_digest, is_valid_tag
 from portal.repositories.models import Repository
 from registry_api import content, queries, signals
 from registry_api.errors import DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestTooLarge, ManifestUnknown
-from registry_api.models import Blob, Manifest, Tag, TagEvent
+from registry_api.models import Manifest, Tag, TagEvent
 
 
 def put_manifest(repository: Repository, reference: str, body: bytes, content_type: str,
@@ -34,57 +34,45 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
     else:
         raise ManifestInvalid(f"invalid tag {reference!r}")
     parsed = content.parse_manifest(body, content_type)
+    manifest_id = queries.manifest_id(repository, digest)
+    blob_ids, child_ids = ({}, {}) if manifest_id is not None else _references(repository, parsed)
     with transaction.atomic():
-        manifest = _store(repository, digest, body, parsed)
+        if manifest_id is None:
+            fields = {"media_type": parsed.media_type, "artifact_type": parsed.artifact_type,
+                      "subject_digest": parsed.subject, "annotations": parsed.annotations, "content": body}
+            manifest_id = queries.add_manifest(repository, digest, fields, list(blob_ids.values()),
+                                               list(child_ids.values()))
         if tag is not None:
-            _point_tag(repository, tag, manifest, actor_id)
+            _point_tag(repository, tag, manifest_id, digest, actor_id)
+        manifest = Manifest(id=manifest_id, repository=repository, digest=digest, media_type=parsed.media_type,
+                            artifact_type=parsed.artifact_type, subject_digest=parsed.subject,
+                            annotations=parsed.annotations, content=body, size=len(body))
         transaction.on_commit(lambda: signals.manifest_pushed.send(Manifest, manifest=manifest, tag=tag))
     return manifest
 
 
-def _store(repository: Repository, digest: str, body: bytes, parsed: content.ParsedManifest) -> Manifest:
-    existing = Manifest.objects.filter(repository=repository, digest=digest).first()
-    if existing is not None:
-        return existing
-    blobs = list(Blob.objects.filter(digest__in=set(parsed.blobs), links__repository=repository))
-    missing = set(parsed.blobs) - {blob.digest for blob in blobs}
+def _references(repository: Repository, parsed: content.ParsedManifest) -> tuple[dict[str, int], dict[str, int]]:
+    """The ids of the blobs and child manifests a new manifest references; MANIFEST_BLOB_UNKNOWN if the
+    repository lacks any (a blob pushed only to another repository does not count)."""
+    blob_ids = queries.linked_blob_ids(repository, set(parsed.blobs))
+    child_ids = queries.manifest_ids(repository, set(parsed.manifests))
+    missing = (set(parsed.blobs) - blob_ids.keys()) | (set(parsed.manifests) - child_ids.keys())
     if missing:
         raise ManifestBlobUnknown(detail={"digest": sorted(missing)[0]})
-    children = list(Manifest.objects.filter(repository=repository, digest__in=set(parsed.manifests)))
-    missing = set(parsed.manifests) - {child.digest for child in children}
-    if missing:
-        raise ManifestBlobUnknown(detail={"digest": sorted(missing)[0]})
-    manifest = Manifest.objects.create(
-        repository=repository, digest=digest, media_type=parsed.media_type, artifact_type=parsed.artifact_type,
-        subject_digest=parsed.subject, annotations=parsed.annotations, content=body, size=len(body),
-    )
-    if blobs:
-        manifest.blobs.set(blobs)
-    if children:
-        manifest.children.set(children)
-    return manifest
+    return blob_ids, child_ids
 
 
-def _point_tag(repository: Repository, name: str, manifest: Manifest, actor_id: int | None) -> None:
-    tag = Tag.objects.select_for_update().filter(repository=repository, name=name).select_related("manifest").first()
-    if tag is None:
-        try:
-            with transaction.atomic():
-                Tag.objects.create(repository=repository, name=name, manifest=manifest)
-        except IntegrityError:  # a concurrent push created it first; move it instead
-            _point_tag(repository, name, manifest, actor_id)
-            return
-        _record(repository, name, TagEvent.Kind.PUSHED, manifest.digest, "", actor_id)
-    elif tag.manifest_id != manifest.id:
-        previous = tag.manifest.digest
-        tag.manifest = manifest
-        tag.save(update_fields=["manifest", "updated_at"])
-        _record(repository, name, TagEvent.Kind.MOVED, manifest.digest, previous, actor_id)
+def _point_tag(repository: Repository, name: str, manifest_id: int, digest: str, actor_id: int | None) -> None:
+    previous = queries.current_tag(repository, name)
+    if previous == digest:
+        return
+    queries.set_tag(repository, name, manifest_id)   # an upsert: a concurrent first push cannot fail it
+    kind = TagEvent.Kind.PUSHED if previous is None else TagEvent.Kind.MOVED
+    _record(repository, name, kind, digest, previous or "", actor_id)
 
 
 def _record(repository: Repository, tag: str, kind: str, digest: str, previous: str, actor_id: int | None) -> None:
-    TagEvent.objects.create(repository=repository, tag=tag, kind=kind, digest=digest, previous_digest=previous,
-                            actor_id=actor_id)
+    queries.record_tag_event(repository, tag, kind, digest, previous, actor_id)
     transaction.on_commit(lambda: signals.tag_changed.send(
         Tag, repository=repository, tag=tag, digest=digest, previous=previous))
 
