@@ -53,3 +53,9 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 python3 "$REGBENCH" --url "http://127.0.0.1:$WHARF_PORT" --user regbench --password "$password" \
     --label wharf --server-pid "$server_pids" "${compare[@]}" \
     --json "$ROOT/bench/results/regbench-$stamp.json" "$@"
+
+# Bytes stream: a web worker's memory stays flat while a 1 GiB blob goes in and out.
+if [ -z "${SKIP_MEMPROBE:-}" ]; then
+  python3 bench/memprobe.py --url "http://127.0.0.1:$WHARF_PORT" --user regbench --password "$password" \
+      --pids "$server_pids" --mib "${MEMPROBE_MIB:-1024}"
+fi
