@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 .PHONY: run test bench lint venv image lock clean
 
 $(VENV)/.installed: requirements-dev.lock
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@scripts/venv.sh $(PYTHON) $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	@touch $@
 

@@ -83,7 +83,7 @@ class Denied(RegistryError):
 
 
 class Unsupported(RegistryError):
-    code, status, message = "UNSUPPORTED", 415, "the operation is unsupported"
+    code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 
 
 class RangeInvalid(RegistryError):

@@ -192,8 +192,12 @@ def add_manifest(repository: Repository, digest: str, fields: dict[str, Any], bl
 
 
 def current_tag(repository: Repository, name: str) -> str | None:
-    """The digest the tag points at, or None when there is no such tag."""
-    row = _one("tag", [repository.pk, name])
+    """The digest the tag points at, or None when there is no such tag; on PostgreSQL the tag's row stays
+    locked until the caller's transaction ends (SQLite's write transactions are serial anyway)."""
+    sql = _sql()["tag"] + (" FOR UPDATE OF t" if connection.vendor == "postgresql" else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [repository.pk, name])
+        row = cursor.fetchone()
     return None if row is None else str(row[1])
 
 

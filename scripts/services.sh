@@ -41,3 +41,10 @@ if command -v redis-server >/dev/null; then
   fi
   echo "export REDIS_URL=\${REDIS_URL:-redis://127.0.0.1:6379/0}"
 fi
+
+# CI runs the whole suite on the real services; a machine that cannot provide them is a failure there.
+if [ "${CI:-}" = "true" ]; then
+  for tool in pg_ctlcluster redis-server podman buildah skopeo; do
+    command -v "$tool" >/dev/null || { echo "CI needs $tool" >&2; exit 1; }
+  done
+fi

@@ -23,6 +23,7 @@ from registry_api.errors import (
     RangeInvalid,
 )
 from registry_api.models import Blob, BlobLink, Upload
+from registry_api.storage import BlobWriter
 
 READ_SIZE = 1 << 20
 
@@ -83,33 +84,33 @@ def get_upload(repository: Repository, upload_id: str) -> Upload:
 
 def append_to_upload(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None = None) -> Upload:
     """Append a chunk. A chunk that does not start where the upload ends is refused with 416."""
-    new_size, state = _receive(upload, body, content_range)
-    if new_size == upload.size:
-        if state is not None:
-            hashing.remember(upload.id, upload.size, state)
-        return upload
-    # The committed length moves only if nobody else moved it meanwhile: one writer per session.
-    if not queries.grow_upload(upload, new_size):
-        hashing.forget(upload.id)
-        raise BlobUploadInvalid("the upload was changed by another request")
-    upload.size = new_size
+    writer, state = _receive(upload, body, content_range)
+    try:
+        if writer.size != upload.size and not queries.grow_upload(upload, writer.size):
+            # The committed length moves only if nobody else moved it meanwhile.
+            hashing.forget(upload.id)
+            raise BlobUploadInvalid("the upload was changed by another request")
+    finally:
+        writer.close()
+    upload.size = writer.size
     if state is not None:
         hashing.remember(upload.id, upload.size, state)
     return upload
 
 
-def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None) -> tuple[int, Any]:
-    """Write the body after the upload's committed bytes, hashing as it streams; returns the new length
-    and the sha256 state (None when this process did not see the earlier bytes)."""
+def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None) -> tuple[BlobWriter, Any]:
+    """Write the body after the upload's committed bytes, hashing as it streams. Returns the writer, still
+    open and so still holding the upload against other requests, and the sha256 state of all the bytes
+    (None when this process did not see the earlier ones)."""
     if content_range is not None:
         start, end = content_range
         if start != upload.size or (body.expected is not None and body.expected != end - start + 1):
             raise RangeInvalid("chunk does not continue the upload", headers=upload_progress_headers(upload))
+    try:
+        writer = storage.backend().writer(upload.storage_key, offset=upload.size)
+    except storage.KeyBusy:
+        raise BlobUploadInvalid("another request is writing to this upload") from None
     state = hashing.resume(upload.id, upload.size)
-    if body.expected == 0:
-        return upload.size, state
-    store = storage.backend()
-    writer = store.writer(upload.storage_key, offset=upload.size)
     try:
         for chunk in body.chunks():
             if state is not None:
@@ -117,34 +118,39 @@ def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] |
             writer.write(chunk)
     except BodyTruncated:
         hashing.forget(upload.id)
-        store.writer(upload.storage_key, offset=upload.size).close()   # drop the partial chunk
-        raise BlobUploadInvalid("the request body ended before its Content-Length") from None
-    finally:
+        writer.truncate(upload.size)   # drop the partial chunk
         writer.close()
-    return writer.size, state
+        raise BlobUploadInvalid("the request body ended before its Content-Length") from None
+    except BaseException:
+        writer.close()
+        raise
+    return writer, state
 
 
 def finish_upload(upload: Upload, digest: str, body: RequestBody,
                   content_range: tuple[int, int] | None = None) -> Blob:
     """Append the last chunk, check the digest, and only then make the blob visible in the repository.
 
-    A digest that does not match cancels the upload: nothing of it stays behind.
+    The upload stays held from the first byte of this request to the commit, so no other request can
+    change the bytes between their check and their move into place. A digest that does not match
+    cancels the upload: nothing of it stays behind.
     """
     if not is_supported_digest(digest):
         raise DigestInvalid(f"{digest!r} is not a valid sha256 or sha512 digest", detail={"digest": digest})
-    size, state = _receive(upload, body, content_range)
-    store = storage.backend()
-    if size == 0 and store.size(upload.storage_key) is None:
-        store.writer(upload.storage_key).close()   # an empty blob has never been written to
-    if _digest_of(upload, state, digest.split(":", 1)[0]) != digest:
-        cancel_upload(upload)
-        raise DigestInvalid(detail={"digest": digest})
-    store.move(upload.storage_key, storage.blob_key(digest))
-    hashing.forget(upload.id)
-    # The row still says the length committed before this request: that is what the claim matches.
-    if not queries.commit_blob(upload, digest, size):
-        raise BlobUploadInvalid("the upload was changed by another request")
-    return Blob(digest=digest, size=size)
+    writer, state = _receive(upload, body, content_range)
+    try:
+        if _digest_of(upload, state, digest.split(":", 1)[0]) != digest:
+            writer.close()
+            cancel_upload(upload)
+            raise DigestInvalid(detail={"digest": digest})
+        storage.backend().move(upload.storage_key, storage.blob_key(digest))
+        hashing.forget(upload.id)
+        # The row still says the length committed before this request: that is what the claim matches.
+        if not queries.commit_blob(upload, digest, writer.size):
+            raise BlobUploadInvalid("the upload was changed by another request")
+    finally:
+        writer.close()
+    return Blob(digest=digest, size=writer.size)
 
 
 def upload_blob(repository: Repository, digest: str, body: RequestBody) -> Blob:

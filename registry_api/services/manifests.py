@@ -34,9 +34,12 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
     else:
         raise ManifestInvalid(f"invalid tag {reference!r}")
     parsed = content.parse_manifest(body, content_type)
-    manifest_id = queries.manifest_id(repository, digest)
-    blob_ids, child_ids = ({}, {}) if manifest_id is not None else _references(repository, parsed)
     with transaction.atomic():
+        # Read inside the transaction: a concurrent delete of the manifest or a move of the tag must not
+        # slip between these reads and the writes (SQLite's IMMEDIATE transactions and PostgreSQL's
+        # row lock on the tag serialise them).
+        manifest_id = queries.manifest_id(repository, digest)
+        blob_ids, child_ids = ({}, {}) if manifest_id is not None else _references(repository, parsed)
         if manifest_id is None:
             fields = {"media_type": parsed.media_type, "artifact_type": parsed.artifact_type,
                       "subject_digest": parsed.subject, "annotations": parsed.annotations, "content": body}

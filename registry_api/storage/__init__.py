@@ -8,9 +8,9 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from registry_api.storage.base import BlobWriter, StorageBackend, blob_key, upload_key
+from registry_api.storage.base import BlobWriter, KeyBusy, StorageBackend, blob_key, upload_key
 
-__all__ = ["BlobWriter", "StorageBackend", "backend", "blob_key", "upload_key"]
+__all__ = ["BlobWriter", "KeyBusy", "StorageBackend", "backend", "blob_key", "upload_key"]
 
 
 @cache

@@ -6,12 +6,20 @@ from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
 
+class KeyBusy(Exception):
+    """Another writer holds the key."""
+
+
 class BlobWriter(Protocol):
-    """Appends to one key. `size` counts every byte in the object, including those before this writer."""
+    """Appends to one key, which it holds exclusively until closed. `size` counts every byte in the
+    object, including those before this writer."""
 
     size: int
 
     def write(self, data: bytes | memoryview) -> None: ...
+
+    def truncate(self, size: int) -> None:
+        """Drop everything after `size` and continue writing there."""
 
     def close(self) -> None: ...
 
@@ -21,13 +29,15 @@ class StorageBackend(Protocol):
         """A readable file positioned at `offset`; FileNotFoundError if the key does not exist."""
 
     def writer(self, key: str, offset: int = 0) -> BlobWriter:
-        """Write at `offset`, first dropping any bytes after it (debris of an interrupted request)."""
+        """Write at `offset`, first dropping any bytes after it (debris of an interrupted request).
+        Raises KeyBusy while another writer holds the key."""
 
     def size(self, key: str) -> int | None:
         """The object's length, or None if it does not exist."""
 
     def move(self, src: str, dst: str) -> None:
-        """Atomically put `src` at `dst`; `dst` is replaced (content-addressed keys hold equal bytes)."""
+        """Atomically put `src` at `dst`. An existing `dst` is kept and `src` dropped: content-addressed
+        keys hold equal bytes, and a blob others already read must never be swapped under them."""
 
     def delete(self, key: str) -> None:
         """Remove the key; a missing key is not an error."""

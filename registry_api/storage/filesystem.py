@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from registry_api.storage.base import KeyBusy
 
 
 class FileWriter:
     def __init__(self, path: Path, offset: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-        os.ftruncate(fd, offset)
-        os.lseek(fd, offset, os.SEEK_SET)
+        try:
+            # Two requests on one upload must not interleave their bytes in one file.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise KeyBusy(str(path)) from None
         self._file = os.fdopen(fd, "wb", buffering=0)
-        self.size = offset
+        self.truncate(offset)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._file.fileno(), size)
+        os.lseek(self._file.fileno(), size, os.SEEK_SET)
+        self.size = size
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
@@ -54,9 +66,17 @@ class FilesystemStorage:
             return None
 
     def move(self, src: str, dst: str) -> None:
-        target = self._path(dst)
+        source, target = self._path(src), self._path(dst)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path(src), target)
+        try:
+            os.link(source, target)   # fails rather than replace an existing object
+        except FileExistsError:
+            pass
+        except OSError:               # a filesystem without hard links
+            if not target.exists():
+                os.replace(source, target)
+                return
+        source.unlink()
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

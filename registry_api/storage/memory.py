@@ -7,13 +7,22 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from registry_api.storage.base import KeyBusy
+
 
 class MemoryWriter:
     def __init__(self, store: MemoryStorage, key: str, offset: int) -> None:
         self._store, self._key = store, key
         with store.lock:
-            store.objects[key] = bytearray(store.objects.get(key, bytearray())[:offset])
-        self.size = offset
+            if key in store.writing:
+                raise KeyBusy(key)
+            store.writing.add(key)
+        self.truncate(offset)
+
+    def truncate(self, size: int) -> None:
+        with self._store.lock:
+            self._store.objects[self._key] = bytearray(self._store.objects.get(self._key, bytearray())[:size])
+        self.size = size
 
     def write(self, data: bytes | memoryview) -> None:
         with self._store.lock:
@@ -21,12 +30,14 @@ class MemoryWriter:
         self.size += len(data)
 
     def close(self) -> None:
-        pass
+        with self._store.lock:
+            self._store.writing.discard(self._key)
 
 
 class MemoryStorage:
     def __init__(self) -> None:
         self.objects: dict[str, bytearray] = {}
+        self.writing: set[str] = set()
         self.lock = threading.Lock()
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
@@ -47,7 +58,8 @@ class MemoryStorage:
 
     def move(self, src: str, dst: str) -> None:
         with self.lock:
-            self.objects[dst] = self.objects.pop(src)
+            data = self.objects.pop(src)
+            self.objects.setdefault(dst, data)
 
     def delete(self, key: str) -> None:
         with self.lock:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -25,6 +27,7 @@ METHOD_ACTIONS = {"GET": "pull", "HEAD": "pull", "POST": "push", "PUT": "push", 
 CHALLENGE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 
 View = Callable[..., HttpResponseBase]
+PAGE_SIZE_RE = re.compile(r"[0-9]{1,9}")
 
 
 class RegistryRequest(HttpRequest):
@@ -44,7 +47,8 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None) -> Callabl
         def wrapper(request: HttpRequest, name: str | None = None, **kwargs: Any) -> HttpResponseBase:
             try:
                 if request.method not in methods:
-                    raise Unsupported(f"method {request.method} is not allowed here")
+                    raise Unsupported(f"method {request.method} is not allowed here",
+                                      headers={"Allow": ", ".join(methods)})
                 if name is None:
                     claims = bearer_claims(request, scope)
                     if scope is not None and not claims.allows(*scope.rsplit(":", 2)):
@@ -68,11 +72,12 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None) -> Callabl
 
 
 def _authorize(request: HttpRequest, name: str) -> None:
+    if not is_valid_name(name):
+        bearer_claims(request)   # only a caller with a token learns more than "authenticate"
+        raise NameInvalid(detail={"name": name})
     action = METHOD_ACTIONS[request.method or "GET"]
     scope = f"repository:{name}:{CHALLENGE_ACTIONS[action]}"
     claims = bearer_claims(request, scope)
-    if not is_valid_name(name):
-        raise NameInvalid(detail={"name": name})
     # A token without the action gets the same 401 whether the repository is private or missing.
     if not claims.allows("repository", name, action):
         raise challenge(request, scope, "insufficient scope", "insufficient_scope")
@@ -101,9 +106,9 @@ def page_size(request: HttpRequest) -> int | None:
     raw = request.GET.get("n")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if PAGE_SIZE_RE.fullmatch(raw) is None:
         raise PaginationNumberInvalid(detail={"n": raw})
-    return int(raw)
+    return min(int(raw), settings.WHARF_TAGS_PAGE_MAX)
 
 
 def next_link(path: str, n: int, last: str) -> str:

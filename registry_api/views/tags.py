@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
 from portal.names import is_supported_digest
@@ -17,8 +16,6 @@ from registry_api.views.base import RegistryRequest, next_link, page_size, regis
 @registry_view(("GET",))
 def tag_list(request: RegistryRequest, name: str) -> HttpResponse:
     n = page_size(request)
-    if n is not None:
-        n = min(n, settings.WHARF_TAGS_PAGE_MAX)
     tags, more = services.list_tags(request.repository, n, request.GET.get("last"))
     response = JsonResponse({"name": name, "tags": tags})
     if more and tags:

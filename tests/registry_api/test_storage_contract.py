@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from registry_api.storage import StorageBackend, blob_key, upload_key
+from registry_api.storage import KeyBusy, StorageBackend, blob_key, upload_key
 from registry_api.storage.filesystem import FilesystemStorage
 from registry_api.storage.memory import MemoryStorage
 
@@ -125,14 +125,33 @@ def test_move_puts_the_bytes_at_the_destination(store):
     assert store.size("uploads/one") is None
 
 
-def test_move_replaces_an_existing_destination(store):
+def test_move_never_replaces_an_existing_destination(store):
     put(store, blob_key(DIGEST), b"old")
     put(store, "uploads/one", b"new")
 
     store.move("uploads/one", blob_key(DIGEST))
 
-    assert read(store, blob_key(DIGEST)) == b"new"
+    assert read(store, blob_key(DIGEST)) == b"old"
     assert list(store.walk()) == [blob_key(DIGEST)]
+
+
+def test_a_key_has_one_writer_at_a_time(store):
+    first = store.writer("uploads/one")
+    with pytest.raises(KeyBusy):
+        store.writer("uploads/one")
+    first.close()
+
+    store.writer("uploads/one").close()
+
+
+def test_truncate_drops_what_was_written_after_the_size(store):
+    writer = store.writer("uploads/one")
+    writer.write(b"layer")
+    writer.truncate(2)
+    writer.write(b"ck")
+    writer.close()
+
+    assert read(store, "uploads/one") == b"lack"
 
 
 def test_delete_removes_the_key(store):

@@ -498,3 +498,35 @@ def test_bob_cannot_push_to_alices_namespace(client, alice, bob, name):
     assert not Blob.objects.exists()
     assert not Upload.objects.exists()
     assert not Repository.objects.filter(full_name="alice/new").exists()
+
+
+# --- one writer per upload; verified blobs are never replaced -------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_chunk_for_an_upload_another_request_is_writing_is_refused(client, alice, storage):
+    location = session(client)
+    assert patch(client, location, DATA).status_code == 202
+    in_flight = storage.writer(upload_key(location.rsplit("/", 1)[1]), offset=len(DATA))   # a slow PATCH
+
+    late = patch(client, location, b"more")
+    closing = put(client, location, sha256(DATA + b"more"), b"more")
+    in_flight.close()
+
+    assert late.status_code == 400 and late.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    assert closing.status_code == 400 and closing.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    assert status(client, location)["Range"] == f"0-{len(DATA) - 1}"
+    assert not Blob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_pushing_a_blob_again_keeps_the_file_others_already_read(client, alice, bob, storage):
+    digest = sha256(DATA)
+    assert put(client, session(client), digest, DATA).status_code == 201
+    before = (storage.root / blob_key(digest)).stat().st_ino
+
+    response = client.post(f"/v2/bob/app/blobs/uploads/?digest={digest}", DATA, content_type=OCTET,
+                           HTTP_AUTHORIZATION=push_auth("bob/app", "bob"))
+
+    assert response.status_code == 201
+    assert (storage.root / blob_key(digest)).stat().st_ino == before
+    assert list(storage.walk("uploads/")) == []
