@@ -54,10 +54,6 @@ def allowed_actions(role: Role, requested: list[str]) -> list[str]:
     return [action for action in requested if action in ACTION_ROLES and role >= ACTION_ROLES[action]]
 
 
-def may_create_repository(user: Subject | None, full_name: str) -> bool:
-    return repository_role(user, None, full_name) >= Role.WRITE
-
-
 def readable_repositories(user: Subject | None) -> QuerySet[Repository]:
     """Every repository the principal may read (the catalog, search, listings)."""
     from django.db.models import Q

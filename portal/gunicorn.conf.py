@@ -18,3 +18,4 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Proxies in front of Wharf are trusted only when configured; the registry builds its URLs from Host.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %(p)s'
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -14,6 +15,7 @@ CHUNK_SIZE = 1 << 20
 # Reading straight from the socket pays off for bodies of some size; small ones take the portable path.
 DIRECT_MIN_SIZE = 256 << 10
 RECV_TIMEOUT = 120.0
+RING_SIZE = 4
 
 
 class BodyTruncated(Exception):
@@ -41,7 +43,8 @@ class RequestBody:
             self._stream = request  # type: ignore[assignment]
 
     def chunks(self) -> Iterator[bytes | memoryview]:
-        """The body in pieces. A piece may be a view of a reused buffer: use it before asking for the next."""
+        """The body in pieces. A piece may be a view of a reused buffer: it stays valid until RING_SIZE - 1
+        more pieces have been taken."""
         if self._direct is not None:
             yield from _direct_chunks(*self._direct)
             return
@@ -104,13 +107,16 @@ def _direct_chunks(sock: socket.socket, body: Any, reader: Any) -> Iterator[byte
     if pending:
         remaining -= len(pending)
         yield pending
-    buffer = bytearray(min(CHUNK_SIZE, max(remaining, 1)))
-    view = memoryview(buffer)
+    size = min(CHUNK_SIZE, max(remaining, 1))
+    ring = [memoryview(bytearray(size)) for _ in range(RING_SIZE if remaining > size else 1)]
     previous_timeout = sock.gettimeout()
     sock.settimeout(RECV_TIMEOUT)
     try:
-        while remaining > 0:
-            want, filled = min(len(buffer), remaining), 0
+        for turn in itertools.count():
+            if remaining <= 0:
+                break
+            view = ring[turn % len(ring)]
+            want, filled = min(size, remaining), 0
             while filled < want:
                 received = sock.recv_into(view[filled:want])
                 if not received:

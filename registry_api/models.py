@@ -9,6 +9,7 @@ from django.db import models
 
 from portal.db import ByteOrderCharField
 from portal.repositories.models import Repository
+from registry_api.storage.base import upload_key
 
 
 class Blob(models.Model):
@@ -100,4 +101,4 @@ class Upload(models.Model):
 
     @property
     def storage_key(self) -> str:
-        return f"uploads/{self.id}"
+        return upload_key(self.id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +15,7 @@ from portal.accounts.models import Namespace
 from portal.names import is_supported_digest
 from portal.repositories.models import Repository
 from registry_api import hashing, queries, storage
-from registry_api.bodies import BodyTruncated, RequestBody
+from registry_api.bodies import RING_SIZE, BodyTruncated, RequestBody
 from registry_api.errors import (
     BlobUnknown,
     BlobUploadInvalid,
@@ -26,6 +28,8 @@ from registry_api.models import Blob, BlobLink, Upload
 from registry_api.storage import BlobWriter
 
 READ_SIZE = 1 << 20
+# Below this a second thread costs more than it saves.
+PIPELINE_MIN_SIZE = 8 << 20
 
 
 def get_repository(full_name: str) -> Repository | None:
@@ -112,10 +116,13 @@ def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] |
         raise BlobUploadInvalid("another request is writing to this upload") from None
     state = hashing.resume(upload.id, upload.size)
     try:
-        for chunk in body.chunks():
-            if state is not None:
-                state.update(chunk)
-            writer.write(chunk)
+        if state is not None and (body.expected or 0) >= PIPELINE_MIN_SIZE:
+            _write_and_hash_in_parallel(body, writer, state)
+        else:
+            for chunk in body.chunks():
+                if state is not None:
+                    state.update(chunk)
+                writer.write(chunk)
     except BodyTruncated:
         hashing.forget(upload.id)
         writer.truncate(upload.size)   # drop the partial chunk
@@ -125,6 +132,24 @@ def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] |
         writer.close()
         raise
     return writer, state
+
+
+def _write_and_hash_in_parallel(body: RequestBody, writer: BlobWriter, state: Any) -> None:
+    """Hash on a second thread while this one receives and writes. Both hashlib and the system calls
+    release the GIL, so a large layer streams at the speed of the slower of the two instead of their sum;
+    the hashing thread takes the chunks in order, and each chunk's buffer is reused only after it is
+    hashed (the body keeps RING_SIZE buffers in turn)."""
+    pending: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
+        try:
+            for chunk in body.chunks():
+                pending.append(hasher.submit(state.update, chunk))
+                writer.write(chunk)
+                if len(pending) >= RING_SIZE - 1:
+                    pending.popleft().result()
+        finally:
+            for future in pending:
+                future.result()
 
 
 def finish_upload(upload: Upload, digest: str, body: RequestBody,
