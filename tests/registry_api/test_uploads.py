@@ -530,3 +530,16 @@ def test_pushing_a_blob_again_keeps_the_file_others_already_read(client, alice, 
     assert response.status_code == 201
     assert (storage.root / blob_key(digest)).stat().st_ino == before
     assert list(storage.walk("uploads/")) == []
+
+
+@pytest.mark.django_db
+def test_a_body_large_enough_to_hash_on_a_second_thread_verifies_like_any_other(client, alice):
+    data = bytes(range(256)) * (9 * 4096)   # 9 MiB
+    digest = sha256(data)
+
+    wrong = put(client, session(client), sha256(data[:-1]), data)
+    right = put(client, session(client), digest, data)
+
+    assert wrong.status_code == 400 and wrong.json()["errors"][0]["code"] == "DIGEST_INVALID"
+    assert right.status_code == 201
+    assert pull(client, "alice/app", digest) == data
