@@ -47,7 +47,8 @@ def test_a_large_monolithic_push_is_stored_byte_for_byte(registry):
 def test_large_chunks_continue_one_upload_and_a_wrong_digest_leaves_nothing(registry):
     auth, data = bearer(registry), os.urandom(30 * MiB)
     digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
-    location = requests.post(f"{registry.url}/v2/alice/big/blobs/uploads/", headers=auth, timeout=10).headers["Location"]
+    started = requests.post(f"{registry.url}/v2/alice/big/blobs/uploads/", headers=auth, timeout=10)
+    location = started.headers["Location"]
     for start in range(0, len(data), 10 * MiB):
         part = data[start:start + 10 * MiB]
         response = requests.patch(f"{registry.url}{location}", data=part, timeout=60, headers={
