@@ -36,10 +36,10 @@ class RegistryRequest(HttpRequest):
     repository: Repository
 
 
-def registry_view(methods: tuple[str, ...], scope: str | None = None) -> Callable[[View], View]:
+def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: bool = False) -> Callable[[View], View]:
     """Check the method, the Bearer token's scope for the repository in the URL (or `scope`, for views
-    without one), and the live permission; then set request.repository (creating it on a first push) and
-    render any RegistryError."""
+    without one), and the live permission; then set request.repository and render any RegistryError.
+    A view that `creates` makes the repository on a first push (an upload's start, a manifest)."""
 
     def decorate(view: View) -> View:
         @csrf_exempt
@@ -56,7 +56,7 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None) -> Callabl
                     request.principal = _principal(request, claims, scope)  # type: ignore[attr-defined]
                     response = view(request, **kwargs)
                 else:
-                    _authorize(request, name)
+                    _authorize(request, name, creates)
                     response = view(request, name, **kwargs)
             except RegistryError as error:
                 response = error.response()
@@ -71,7 +71,7 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None) -> Callabl
     return decorate
 
 
-def _authorize(request: HttpRequest, name: str) -> None:
+def _authorize(request: HttpRequest, name: str, creates: bool) -> None:
     if not is_valid_name(name):
         bearer_claims(request)   # only a caller with a token learns more than "authenticate"
         raise NameInvalid(detail={"name": name})
@@ -87,7 +87,7 @@ def _authorize(request: HttpRequest, name: str) -> None:
     if access.repository_role(principal, repository, name) < access.ACTION_ROLES[action]:
         raise challenge(request, scope, "insufficient scope", "insufficient_scope")
     if repository is None:
-        if action != "push":
+        if not (creates and action == "push"):
             raise NameUnknown(detail={"name": name})
         repository = services.create_repository(name)
     request.principal = principal  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from registry_api.errors import ManifestTooLarge
 from registry_api.views.base import RegistryRequest, registry_view
 
 
-@registry_view(("GET", "HEAD", "PUT", "DELETE"))
+@registry_view(("GET", "HEAD", "PUT", "DELETE"), creates=True)
 def manifest(request: RegistryRequest, name: str, reference: str) -> HttpResponse:
     if request.method == "PUT":
         return _put(request, name, reference)

@@ -26,7 +26,7 @@ def _progress(upload: Upload, status: int) -> HttpResponse:
     return HttpResponse(status=status, headers={**services.upload_progress_headers(upload), "Content-Length": "0"})
 
 
-@registry_view(("POST",))
+@registry_view(("POST",), creates=True)
 def start(request: RegistryRequest, name: str) -> HttpResponse:
     repository = request.repository
     if (mounted := _mount(request)) is not None:
