@@ -34,7 +34,7 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
     else:
         raise ManifestInvalid(f"invalid tag {reference!r}")
     parsed = content.parse_manifest(body, content_type)
-    with transaction.atomic():
+    with queries.write_transaction():
         # Read inside the transaction: a concurrent delete of the manifest or a move of the tag must not
         # slip between these reads and the writes (SQLite's IMMEDIATE transactions and PostgreSQL's
         # row lock on the tag serialise them).
