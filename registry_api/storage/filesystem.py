@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from registry_api.storage.base import KeyBusy
+
+# The kernel lets dirty pages pile up to a share of memory before it writes them out, then makes every
+# writer wait at disk speed. Starting the write-out of each large blob when it is moved into place
+# (without waiting for it) keeps a burst of pushes under that limit, and the disk busy while the network
+# is. Measured on this machine (disk ~280 MiB/s): the third 256 MiB push in a row went from ~300 MiB/s
+# to the speed of the first.
+WRITEBACK_MIN_SIZE = 8 << 20
+SYNC_FILE_RANGE_WRITE = 2
+
+
+@cache
+def _sync_file_range() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return function
+
+
+def _start_writeback(path: Path) -> None:
+    if (function := _sync_file_range()) is None:
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if os.fstat(fd).st_size >= WRITEBACK_MIN_SIZE:
+            function(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
+    finally:
+        os.close(fd)
 
 
 class FileWriter:
@@ -70,6 +102,7 @@ class FilesystemStorage:
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)   # fails rather than replace an existing object
+            _start_writeback(target)
         except FileExistsError:
             pass
         except OSError:               # a filesystem without hard links
