@@ -29,7 +29,7 @@ def require_tool(*names: str) -> None:
     if missing:
         if IN_CI:
             pytest.fail(f"CI needs {', '.join(missing)} (make test installs it when run as root)")
-        pytest.skip(f"needs {', '.join(missing)}")
+        pytest.skip(f"needs {', '.join(missing)} (a skip only off CI; with CI=true it fails above)")
 
 
 @pytest.fixture(autouse=True)
