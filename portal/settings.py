@@ -73,11 +73,14 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so that two
-    # writers queue on busy_timeout instead of failing with "database is locked" half-way.
+    # writers queue on busy_timeout instead of failing with "database is locked" half-way. A checkpoint
+    # fsyncs the database: the Celery beat job does it every 30 s, off the request path (measured: the
+    # default checkpoint every 1,000 pages made one concurrent push in three stall for tens of ms); the
+    # automatic one stays as a backstop at 64 MiB of log.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384;",
     }
 
 PASSWORD_HASHERS = [
@@ -134,6 +137,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "purge-stale-uploads": {"task": "registry_api.tasks.purge_stale_uploads", "schedule": 3600.0},
+    "checkpoint-sqlite": {"task": "registry_api.tasks.checkpoint_sqlite", "schedule": 30.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

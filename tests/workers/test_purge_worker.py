@@ -58,3 +58,13 @@ def test_a_worker_purges_stale_uploads_and_their_bytes(celery_worker, storage):
     assert storage.size(stale.storage_key) is None
     assert Upload.objects.filter(pk=fresh.pk).exists()
     assert storage.size(fresh.storage_key) == len(b"partial layer")
+
+
+def test_the_checkpoint_job_runs_on_sqlite_and_does_nothing_elsewhere(db):
+    from django.db import connection
+
+    from registry_api.tasks import checkpoint_sqlite
+
+    result = checkpoint_sqlite()
+
+    assert result.endswith("pages") if connection.vendor == "sqlite" else result == "not sqlite"
