@@ -21,9 +21,8 @@ from django.views.decorators.http import require_GET
 
 from portal import access
 from portal.names import is_valid_name
-from registry_api import tokens
+from registry_api import queries, tokens
 from registry_api.errors import Unauthorized
-from registry_api.models import Repository
 
 TOKEN_PATH = "/v2/auth"
 
@@ -82,7 +81,7 @@ def grant(user: Any, scope: str) -> dict[str, Any] | None:
     type_, name, requested = parsed
     held: list[str] = []
     if type_ == "repository" and is_valid_name(name):
-        repository = Repository.objects.select_related("namespace").filter(full_name=name).first()
+        repository = queries.repository(name)
         held = access.allowed_actions(access.repository_role(user, repository, name), requested)
     elif type_ == "registry" and name == "catalog":
         held = [a for a in requested if a == "*"]   # the catalog itself lists only what the caller may read

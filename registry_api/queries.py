@@ -52,7 +52,7 @@ def _sql() -> dict[str, str]:
                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
         "manifest_child": f"INSERT INTO {Manifest.children.through._meta.db_table} (from_manifest_id, to_manifest_id) "
                           "VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        "tag": f"SELECT t.id, m.digest FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
+        "tag": f"SELECT m.digest FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
                "WHERE t.repository_id = %s AND t.name = %s",
         "set_tag": f"INSERT INTO {tag} (repository_id, name, manifest_id, updated_at) VALUES (%s, %s, %s, %s) "
                    "ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, "
@@ -219,7 +219,7 @@ def current_tag(repository: Repository, name: str) -> str | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, [repository.pk, name])
         row = cursor.fetchone()
-    return None if row is None else str(row[1])
+    return None if row is None else str(row[0])
 
 
 def set_tag(repository: Repository, name: str, manifest_id: int) -> None:
