@@ -30,8 +30,15 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "social_django",
     "portal.accounts",
     "portal.repositories",
+    "portal.audit",
+    "portal.api",
+    "portal.web",
     "registry_api",
 ]
 
@@ -59,6 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "social_django.context_processors.backends",
             ],
         },
     },
@@ -91,6 +99,74 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "portal.accounts.github.GithubOAuth2",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+# Sign-up is open unless WHARF_SIGNUP is "invite": then only an invitation link (from an admin) works.
+WHARF_SIGNUP = env_str("WHARF_SIGNUP", "open")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "wharf@localhost")
+
+# --- GitHub login (social-auth) -------------------------------------------------------------------------
+SOCIAL_AUTH_GITHUB_KEY = env_str("GITHUB_CLIENT_ID", "")
+SOCIAL_AUTH_GITHUB_SECRET = env_str("GITHUB_CLIENT_SECRET", "")
+SOCIAL_AUTH_GITHUB_SCOPE = ["read:user", "user:email"]
+# The web and API addresses of GitHub; point them at a GitHub Enterprise server (or a test double).
+WHARF_GITHUB_URL = env_str("WHARF_GITHUB_URL", "https://github.com").rstrip("/")
+WHARF_GITHUB_API_URL = env_str("WHARF_GITHUB_API_URL", "https://api.github.com").rstrip("/")
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_LOGIN_ERROR_URL = "/login/"
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    "portal.accounts.github.pick_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+    "social_core.pipeline.user.user_details",
+    "portal.accounts.github.record_login",
+)
+SOCIAL_AUTH_PROTECTED_USER_FIELDS = ["username", "email"]
+
+# --- REST API -------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.BearerTokenAuthentication",
+        "portal.api.authentication.BasicCredentialAuthentication",
+        "portal.api.authentication.PortalSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Wharf API",
+    "DESCRIPTION": "Repositories, organizations, teams, permissions, robot accounts, API tokens and audit logs.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Abuse limits ---------------------------------------------------------------------------------------
+# Failed sign-ins (web, API, registry token endpoint) per client address and per account name, in a window.
+WHARF_FAILED_LOGIN_WINDOW = env_int("WHARF_FAILED_LOGIN_WINDOW", 300)
+WHARF_FAILED_LOGINS_PER_ACCOUNT = env_int("WHARF_FAILED_LOGINS_PER_ACCOUNT", 10)
+WHARF_FAILED_LOGINS_PER_CLIENT = env_int("WHARF_FAILED_LOGINS_PER_CLIENT", 30)
+# How long a registry refresh token (docker's offline_token) stays valid.
+WHARF_REFRESH_TOKEN_TTL = env_int("WHARF_REFRESH_TOKEN_TTL", 30 * 24 * 3600)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

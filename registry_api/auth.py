@@ -1,42 +1,31 @@
-"""Docker token auth: the token endpoint, and who a /v2/ request speaks for."""
+"""Docker token auth: the token endpoint, and who a /v2/ request speaks for.
+
+Clients present a password, a robot token or a personal API token (as Basic credentials, or as the
+OAuth2 form of POST /v2/auth), and get a short-lived JWT whose `access` is what they asked for intersected
+with what they hold. The JWT names the credential it was issued for, and every /v2/ request checks that
+credential again, so a disabled user, a deleted robot or a revoked token stops at once.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
-import secrets
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
 
 from portal import access
+from portal.access import ANONYMOUS, Principal
+from portal.accounts import credentials
+from portal.errors import AuthenticationFailed, Throttled
 from portal.names import is_valid_name
 from registry_api import queries, tokens
-from registry_api.errors import Unauthorized
+from registry_api.errors import RegistryError, TooManyRequests, Unauthorized, Unsupported
 
 TOKEN_PATH = "/v2/auth"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The user a registry token was issued to, as the access rules see it ("" is anonymous)."""
-
-    username: str
-    is_active: bool = True
-
-    @property
-    def is_authenticated(self) -> bool:
-        return bool(self.username)
 
 
 def challenge(request: HttpRequest, scope: str | None = None, message: str | None = None,
@@ -63,6 +52,14 @@ def bearer_claims(request: HttpRequest, scope: str | None = None) -> tokens.Clai
         raise challenge(request, scope, "invalid or expired token", "invalid_token") from None
 
 
+def live_principal(request: HttpRequest, claims: tokens.Claims, scope: str | None) -> Principal:
+    """Whom the token speaks for, as things stand now; refused when its credential no longer holds."""
+    principal = credentials.live_principal(claims.credential)
+    if principal is None or principal.username != claims.subject:
+        raise challenge(request, scope, "the credential behind this token is no longer valid", "invalid_token")
+    return principal
+
+
 def parse_scope(scope: str) -> tuple[str, str, list[str]] | None:
     """`repository:acme/app:pull,push` → ("repository", "acme/app", ["pull", "push"])."""
     type_, sep, rest = scope.partition(":")
@@ -73,8 +70,8 @@ def parse_scope(scope: str) -> tuple[str, str, list[str]] | None:
     return type_, name, [a for a in actions.split(",") if a]
 
 
-def grant(user: Any, scope: str) -> dict[str, Any] | None:
-    """What `user` gets of one requested scope: requested ∩ held, possibly no actions at all."""
+def grant(principal: Principal, scope: str) -> dict[str, Any] | None:
+    """What the principal gets of one requested scope: requested ∩ held, possibly no actions at all."""
     parsed = parse_scope(scope)
     if parsed is None:
         return None
@@ -82,61 +79,76 @@ def grant(user: Any, scope: str) -> dict[str, Any] | None:
     held: list[str] = []
     if type_ == "repository" and is_valid_name(name):
         repository = queries.repository(name)
-        held = access.allowed_actions(access.repository_role(user, repository, name), requested)
+        held = access.allowed_actions(access.repository_role(principal, repository, name), requested)
     elif type_ == "registry" and name == "catalog":
         held = [a for a in requested if a == "*"]   # the catalog itself lists only what the caller may read
     return {"type": type_, "name": name, "actions": held}
 
 
-# Passwords already checked against a user's *current* stored hash, as keyed HMACs (never the password
-# itself). Clients ask for a token per scope, and bcrypt costs ~250 ms each time by design; a changed
-# password changes the stored hash and so misses this memo, and a disabled user is refused before it.
-_MEMO_KEY = secrets.token_bytes(32)
-_checked_passwords: OrderedDict[bytes, None] = OrderedDict()
-_checked_lock = threading.Lock()
-_MEMO_SIZE = 1024
-
-
-def _memo(user: Any, password: str) -> bytes:
-    message = f"{user.pk}\0{user.password}\0{password}".encode()
-    return hmac.new(_MEMO_KEY, message, hashlib.sha256).digest()
-
-
-def _basic_user(request: HttpRequest) -> Any:
+def _basic(request: HttpRequest) -> tuple[str, str] | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     kind, _, encoded = header.partition(" ")
     if kind.lower() != "basic":
         return None
     try:
-        username, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        username, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthorized("malformed Basic credentials") from None
-    known = get_user_model().objects.filter(username=username, is_active=True).first()
-    if known is not None:
-        memo = _memo(known, password)
-        with _checked_lock:
-            if memo in _checked_passwords:
-                _checked_passwords.move_to_end(memo)
-                return known
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        raise Unauthorized("incorrect username or password")
-    with _checked_lock:
-        _checked_passwords[_memo(user, password)] = None
-        while len(_checked_passwords) > _MEMO_SIZE:
-            _checked_passwords.popitem(last=False)
-    return user
+    return username, secret
+
+
+def _authenticate(request: HttpRequest, username: str, secret: str) -> Principal:
+    try:
+        return credentials.authenticate(request, username, secret)
+    except Throttled as error:
+        raise TooManyRequests(error.message, headers={"Retry-After": str(error.retry_after)}) from None
+    except AuthenticationFailed:
+        raise Unauthorized("incorrect username or password") from None
+
+
+def _from_refresh_token(request: HttpRequest, refresh_token: str) -> Principal:
+    try:
+        subject, credential = tokens.verify_refresh(refresh_token)
+    except tokens.InvalidToken:
+        raise Unauthorized("invalid or expired refresh token") from None
+    principal = credentials.live_principal(credential)
+    if principal is None or not principal.is_authenticated or principal.username != subject:
+        raise Unauthorized("the credential behind this refresh token is no longer valid")
+    return principal
+
+
+def _principal(request: HttpRequest) -> tuple[Principal, bool]:
+    """The caller, and whether it asked for a refresh token (docker's offline_token / access_type)."""
+    if request.method == "POST":   # the OAuth2 form: grant_type password or refresh_token
+        form = request.POST
+        grant_type = form.get("grant_type", "")
+        if grant_type == "refresh_token":
+            return _from_refresh_token(request, form.get("refresh_token", "")), False
+        if grant_type == "password":
+            offline = form.get("access_type") == "offline"
+            return _authenticate(request, form.get("username", ""), form.get("password", "")), offline
+        raise Unauthorized("grant_type must be password or refresh_token")
+    offline = request.GET.get("offline_token", "").lower() == "true"
+    basic = _basic(request)
+    if basic is None:
+        return ANONYMOUS, False
+    return _authenticate(request, *basic), offline
 
 
 @csrf_exempt
-@require_GET
 def token(request: HttpRequest) -> JsonResponse:
-    """GET /v2/auth?service=…&scope=…: a signed token for the requested scope, as far as it is held."""
+    """GET or POST /v2/auth: a signed token for the requested scope, as far as it is held."""
     try:
-        user = _basic_user(request)
-    except Unauthorized as error:
+        if request.method not in ("GET", "POST"):
+            raise Unsupported(f"method {request.method} is not allowed here", headers={"Allow": "GET, POST"})
+        principal, offline = _principal(request)
+    except RegistryError as error:
         return error.response()
-    access_list = [g for s in request.GET.getlist("scope") for g in [grant(user, s)] if g is not None]
-    signed, ttl = tokens.issue(user.username if user else "", access_list)
-    return JsonResponse({"token": signed, "access_token": signed, "expires_in": ttl,
-                         "issued_at": timezone.now().isoformat()})
+    scopes = request.GET.getlist("scope") or request.POST.get("scope", "").split()
+    access_list = [g for s in scopes for g in [grant(principal, s)] if g is not None]
+    credential = credentials.credential_of(principal)
+    signed, ttl = tokens.issue(principal.username, access_list, credential)
+    body = {"token": signed, "access_token": signed, "expires_in": ttl, "issued_at": timezone.now().isoformat()}
+    if offline and principal.is_authenticated:
+        body["refresh_token"] = tokens.issue_refresh(principal.username, credential)
+    return JsonResponse(body)

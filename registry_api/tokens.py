@@ -23,9 +23,10 @@ ISSUER = "wharf"
 
 @dataclass(frozen=True)
 class Claims:
-    subject: str                      # the username, "" for anonymous
+    subject: str                      # the username or `ns+robot`, "" for anonymous
     access: tuple[tuple[str, str, frozenset[str]], ...]
     expires_at: float
+    credential: str = ""              # what the token was issued for: user:ID, robot:ID:GEN or token:ID
 
     def allows(self, type_: str, name: str, action: str) -> bool:
         return any(t == type_ and n == name and (action in a or "*" in a) for t, n, a in self.access)
@@ -46,13 +47,37 @@ def keys() -> tuple[Any, Any]:
     return _keys(str(settings.WHARF_TOKEN_KEY_PATH))
 
 
-def issue(subject: str, access: list[dict[str, Any]]) -> tuple[str, int]:
+def issue(subject: str, access: list[dict[str, Any]], credential: str = "") -> tuple[str, int]:
     """A token for `subject` granting `access` (a list of {type, name, actions}); returns (token, ttl)."""
     now = int(time.time())
     ttl = settings.WHARF_TOKEN_TTL
     claims = {"iss": ISSUER, "sub": subject, "aud": settings.WHARF_REGISTRY_SERVICE, "iat": now, "nbf": now - 5,
-              "exp": now + ttl, "jti": uuid.uuid4().hex, "access": access}
+              "exp": now + ttl, "jti": uuid.uuid4().hex, "access": access, "cred": credential}
     return jwt.encode(claims, keys()[0], algorithm=ALGORITHM), ttl
+
+
+REFRESH_AUDIENCE_SUFFIX = ":refresh"
+
+
+def issue_refresh(subject: str, credential: str) -> str:
+    """A long-lived refresh token (docker's offline_token): it can only be exchanged at the token endpoint,
+    and only while the credential it names still holds."""
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": subject, "aud": settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
+              "iat": now, "exp": now + settings.WHARF_REFRESH_TOKEN_TTL, "jti": uuid.uuid4().hex,
+              "cred": credential}
+    return jwt.encode(claims, keys()[0], algorithm=ALGORITHM)
+
+
+def verify_refresh(token: str) -> tuple[str, str]:
+    """(subject, credential) of a refresh token this registry signed and that has not expired."""
+    try:
+        decoded = jwt.decode(token, keys()[1], algorithms=[ALGORITHM], issuer=ISSUER,
+                             audience=settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
+                             options={"require": ["exp", "sub", "aud", "iss", "cred"]})
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from None
+    return str(decoded["sub"]), str(decoded["cred"])
 
 
 class InvalidToken(Exception):
@@ -82,7 +107,10 @@ def verify(token: str) -> Claims:
         )
     except (jwt.PyJWTError, KeyError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
-    claims = Claims(decoded["sub"], access, float(decoded["exp"]))
+    credential = str(decoded.get("cred", ""))
+    if decoded["sub"] and not credential:
+        raise InvalidToken("token names no credential")
+    claims = Claims(decoded["sub"], access, float(decoded["exp"]), credential)
     with _verified_lock:
         _verified[token] = claims
         if len(_verified) > _CACHE_SIZE:

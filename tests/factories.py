@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 
-from portal.accounts.models import Namespace, User
+from portal.accounts.models import Namespace, Organization, Team, TeamMember, TeamRole, User
 from portal.repositories.models import Repository, Visibility
 from registry_api import tokens
 
@@ -29,16 +29,30 @@ def make_user(username: str, **fields: Any) -> User:
     return user
 
 
+def make_organization(name: str, owner: User | None = None) -> Organization:
+    """An organization; `owner` (if given) joins its owners team, as for one made through the API."""
+    organization = Organization.objects.create(name=name)
+    Namespace.objects.create(name=name, organization=organization)
+    owners = Team.objects.create(organization=organization, name="owners", role=TeamRole.ADMIN)
+    if owner is not None:
+        TeamMember.objects.create(team=owners, user=owner)
+    return organization
+
+
 def make_repository(full_name: str, visibility: str = Visibility.PRIVATE) -> Repository:
+    """A repository; its namespace is the user's, or an organization made on the spot when there is none."""
     namespace_name, name = full_name.split("/", 1)
-    namespace, _ = Namespace.objects.get_or_create(name=namespace_name)
+    namespace = Namespace.objects.filter(name=namespace_name).first()
+    if namespace is None:
+        namespace = make_organization(namespace_name).namespace
     return Repository.objects.create(namespace=namespace, name=name, full_name=full_name, visibility=visibility)
 
 
 def bearer(username: str, *access: tuple[str, str]) -> str:
     """An Authorization header with a registry token, e.g. bearer("alice", ("alice/app", "pull,push"))."""
     grants = [{"type": "repository", "name": name, "actions": actions.split(",")} for name, actions in access]
-    token, _ = tokens.issue(username, grants)
+    user = User.objects.filter(username=username).first() if username else None
+    token, _ = tokens.issue(username, grants, f"user:{user.pk}" if user else "")
     return f"Bearer {token}"
 
 

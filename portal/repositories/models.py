@@ -1,14 +1,23 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
-from portal.accounts.models import Namespace
+from portal.accounts.models import Namespace, Organization, Robot, Team
 from portal.db import ByteOrderCharField
 
 
 class Visibility(models.TextChoices):
     PUBLIC = "public"
     PRIVATE = "private"
+
+
+class RepositoryRole(models.IntegerChoices):
+    """Ordered: admin implies write implies read (stored as numbers so that the highest grant is MAX())."""
+
+    READ = 1, "read"
+    WRITE = 2, "write"
+    ADMIN = 3, "admin"
 
 
 class Repository(models.Model):
@@ -32,3 +41,48 @@ class Repository(models.Model):
     @property
     def is_public(self) -> bool:
         return self.visibility == Visibility.PUBLIC
+
+
+def _one_grantee() -> models.Q:
+    user, team, robot = (models.Q(user__isnull=False), models.Q(team__isnull=False), models.Q(robot__isnull=False))
+    return (user & ~team & ~robot) | (~user & team & ~robot) | (~user & ~team & robot)
+
+
+class RepositoryPermission(models.Model):
+    """A role on one repository, granted to exactly one user, team or robot."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="permissions")
+    role = models.PositiveSmallIntegerField(choices=RepositoryRole.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="repository_permissions")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="repository_permissions")
+    robot = models.ForeignKey(Robot, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="repository_permissions")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=_one_grantee(), name="permission_has_one_grantee"),
+            models.UniqueConstraint(fields=["repository", "user"], name="permission_user_unique"),
+            models.UniqueConstraint(fields=["repository", "team"], name="permission_team_unique"),
+            models.UniqueConstraint(fields=["repository", "robot"], name="permission_robot_unique"),
+        ]
+
+
+class DefaultPermission(models.Model):
+    """A role that every new repository of the organization grants to a user, team or robot."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="default_permissions")
+    role = models.PositiveSmallIntegerField(choices=RepositoryRole.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    robot = models.ForeignKey(Robot, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=_one_grantee(), name="default_permission_has_one_grantee"),
+            models.UniqueConstraint(fields=["organization", "user"], name="default_permission_user_unique"),
+            models.UniqueConstraint(fields=["organization", "team"], name="default_permission_team_unique"),
+            models.UniqueConstraint(fields=["organization", "robot"], name="default_permission_robot_unique"),
+        ]

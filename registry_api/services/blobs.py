@@ -11,8 +11,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from portal.access import Principal
 from portal.accounts.models import Namespace
 from portal.names import is_supported_digest
+from portal.repositories import services as repository_services
 from portal.repositories.models import Repository
 from registry_api import hashing, queries, storage
 from registry_api.bodies import RING_SIZE, BodyTruncated, RequestBody
@@ -36,17 +38,13 @@ def get_repository(full_name: str) -> Repository | None:
     return queries.repository(full_name)
 
 
-def create_repository(full_name: str) -> Repository:
+def create_repository(full_name: str, principal: Principal, request: Any = None) -> Repository:
     """Create `namespace/name` on first push; private by default. The caller has checked permission."""
     namespace_name, name = full_name.split("/", 1)
     namespace = Namespace.objects.filter(name=namespace_name).first()
     if namespace is None:
         raise NameUnknown(f"namespace {namespace_name} does not exist")
-    try:
-        with transaction.atomic():
-            return Repository.objects.create(namespace=namespace, name=name, full_name=full_name)
-    except IntegrityError:  # created meanwhile by a concurrent push
-        return Repository.objects.select_related("namespace").get(full_name=full_name)
+    return repository_services.create_repository(principal, namespace, name, request=request, exist_ok=True)
 
 
 def linked_blob(repository: Repository, digest: str) -> Blob:

@@ -16,7 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 from portal import access
 from portal.names import is_valid_name
 from registry_api import queries, services
-from registry_api.auth import Principal, bearer_claims, challenge
+from portal.access import Principal
+from registry_api.auth import bearer_claims, challenge, live_principal
 from registry_api.errors import NameInvalid, NameUnknown, PaginationNumberInvalid, RegistryError, Unsupported
 from registry_api.models import Repository
 from registry_api.tokens import Claims
@@ -53,7 +54,7 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: b
                     claims = bearer_claims(request, scope)
                     if scope is not None and not claims.allows(*scope.rsplit(":", 2)):
                         raise challenge(request, scope, "insufficient scope", "insufficient_scope")
-                    request.principal = _principal(request, claims, scope)  # type: ignore[attr-defined]
+                    request.principal = live_principal(request, claims, scope)  # type: ignore[attr-defined]
                     response = view(request, **kwargs)
                 else:
                     _authorize(request, name, creates)
@@ -81,7 +82,7 @@ def _authorize(request: HttpRequest, name: str, creates: bool) -> None:
     # A token without the action gets the same 401 whether the repository is private or missing.
     if not claims.allows("repository", name, action):
         raise challenge(request, scope, "insufficient scope", "insufficient_scope")
-    principal = _principal(request, claims, scope)
+    principal = live_principal(request, claims, scope)
     repository = services.get_repository(name)
     # Permissions are checked again live, so that a change applies before the token expires.
     if access.repository_role(principal, repository, name) < access.ACTION_ROLES[action]:
@@ -89,17 +90,10 @@ def _authorize(request: HttpRequest, name: str, creates: bool) -> None:
     if repository is None:
         if not (creates and action == "push"):
             raise NameUnknown(detail={"name": name})
-        repository = services.create_repository(name)
+        repository = services.create_repository(name, principal, request)
     request.principal = principal  # type: ignore[attr-defined]
     request.claims = claims  # type: ignore[attr-defined]
     request.repository = repository  # type: ignore[attr-defined]
-
-
-def _principal(request: HttpRequest, claims: Claims, scope: str | None) -> Principal:
-    """Whom the token speaks for; a user disabled or deleted since it was issued is refused at once."""
-    if claims.subject and not queries.user_is_active(claims.subject):
-        raise challenge(request, scope, "the account is disabled", "invalid_token")
-    return Principal(claims.subject)
 
 
 def page_size(request: HttpRequest) -> int | None:

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
+from portal.accounts.models import User
 from portal.repositories.models import Visibility
 from registry_api.models import Manifest, Tag
 from registry_api.tokens import issue
@@ -287,7 +288,8 @@ CATALOG_ACCESS = [{"type": "registry", "name": "catalog", "actions": ["*"]}]
 
 
 def catalog_token(username):
-    token, _ = issue(username, CATALOG_ACCESS)
+    user = User.objects.filter(username=username).first() if username else None
+    token, _ = issue(username, CATALOG_ACCESS, f"user:{user.pk}" if user else "")
     return f"Bearer {token}"
 
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 
+from portal.accounts.models import User
 from portal.repositories.models import Repository, Visibility
 from registry_api import tokens
 from tests.factories import PASSWORD, bearer, make_repository, make_user, sha256
@@ -196,7 +197,9 @@ def test_a_token_from_the_endpoint_pushes_and_pulls(client, alice):
 
 def _claims(**override):
     now = int(time.time())
-    claims = {"iss": "wharf", "sub": "alice", "aud": "wharf", "iat": now, "nbf": now - 5, "exp": now + 300,
+    alice = User.objects.get(username="alice")
+    claims = {"iss": "wharf", "sub": "alice", "cred": f"user:{alice.pk}", "aud": "wharf", "iat": now,
+              "nbf": now - 5, "exp": now + 300,
               "access": [{"type": "repository", "name": "alice/app", "actions": ["pull", "push"]}]}
     return {**claims, **override}
 

@@ -1,0 +1,211 @@
+"""Checking what a client presents: a password, a robot token or a personal API token.
+
+The same function serves `podman login` (through the registry's token endpoint), Basic auth on the REST
+API and the sign-in form, so that every door applies the same rules and the same abuse limits.
+Tokens are long random strings stored as SHA-256 digests: looking one up costs an index probe, not a
+bcrypt round (bcrypt is for passwords, which people choose and which must be slow to guess).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from datetime import UTC, timedelta
+from typing import Any
+
+from django.contrib.auth import authenticate as django_authenticate
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from portal import audit, throttle
+from portal.access import ANONYMOUS, Principal
+from portal.accounts.models import ApiToken, Namespace, Robot, User
+from portal.errors import AuthenticationFailed
+
+TOKEN_PREFIX = "wharf_pat_"
+ROBOT_PREFIX = "wharf_robot_"
+# Usernames that mean "the token says who I am", as Quay ($oauthtoken), Harbor and GitHub accept.
+TOKEN_USERNAMES = {"$token", "$oauthtoken", "token", "oauth2"}
+LAST_USED_RESOLUTION = timedelta(minutes=1)   # last-used times are kept to the minute: one write per minute
+INCORRECT = "Incorrect username or password."
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def authenticate(request: Any, username: str, secret: str, allow_robots: bool = True) -> Principal:
+    """The principal these credentials prove, or AuthenticationFailed; Throttled after too many failures."""
+    throttle.check(request, username)
+    principal: Principal | None = None
+    if "+" in username:
+        principal = _robot(username, secret) if allow_robots else None
+    elif secret.startswith(TOKEN_PREFIX):
+        principal = _token(secret, username)
+    else:
+        principal = _password(request, username, secret)
+    if principal is None:
+        throttle.failed(request, username)
+        audit.record("login_failed", ANONYMOUS, request=request, target=username[:150])
+        raise AuthenticationFailed(INCORRECT)
+    return principal
+
+
+def api_token_principal(secret: str) -> Principal | None:
+    """For `Authorization: Bearer <token>` on the REST API."""
+    return _token(secret, None)
+
+
+def _robot(full_name: str, secret: str) -> Principal | None:
+    namespace, _, name = full_name.partition("+")
+    robot = Robot.objects.filter(namespace__name=namespace, name=name).first()
+    if robot is None or not hmac.compare_digest(robot.token_digest, digest(secret)):
+        return None
+    _touch(Robot, robot.pk, robot.last_used_at)
+    return robot_principal(robot.pk, full_name, robot.token_digest)
+
+
+def robot_principal(robot_id: int, full_name: str, token_digest: str) -> Principal:
+    # The digest's head travels in registry tokens, so that a regenerated token ends them at once.
+    return Principal("robot", full_name, robot_id=robot_id, extra={"generation": token_digest[:16]})
+
+
+def _token(secret: str, username: str | None) -> Principal | None:
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = ApiToken.objects.select_related("user").filter(token_digest=digest(secret)).first()
+    if token is None or not hmac.compare_digest(token.token_digest, digest(secret)):
+        return None
+    if username is not None and username not in TOKEN_USERNAMES and username != token.user.username:
+        return None
+    principal = token_principal(token)
+    if principal is None:
+        return None
+    _touch(ApiToken, token.pk, token.last_used_at)
+    return principal
+
+
+def token_principal(token: ApiToken) -> Principal | None:
+    """The token's principal, or None when it has expired or its user is disabled."""
+    if token.expires_at is not None and token.expires_at <= timezone.now():
+        return None
+    user = token.user
+    if not user.is_active:
+        return None
+    return Principal("token", user.username, user.pk, token_id=token.pk, scopes=frozenset(token.scopes),
+                     is_superuser=user.is_superuser)
+
+
+def _touch(model: type[Robot] | type[ApiToken], pk: int, last_used_at: Any) -> None:
+    now = timezone.now()
+    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+        model.objects.filter(pk=pk).update(last_used_at=now)
+
+
+# Passwords already checked against a user's *current* stored hash, as keyed HMACs (never the password
+# itself). Registry clients ask for a token per scope, and bcrypt costs ~250 ms each time by design; a
+# changed password changes the stored hash and so misses this memo, and a disabled user is refused first.
+_MEMO_KEY = secrets.token_bytes(32)
+_checked_passwords: OrderedDict[bytes, None] = OrderedDict()
+_checked_lock = threading.Lock()
+_MEMO_SIZE = 1024
+
+
+def _memo(user: User, password: str) -> bytes:
+    message = f"{user.pk}\0{user.password}\0{password}".encode()
+    return hmac.new(_MEMO_KEY, message, hashlib.sha256).digest()
+
+
+def _password(request: Any, username: str, password: str) -> Principal | None:
+    known = User.objects.filter(username=username, is_active=True).first()
+    if known is not None:
+        memo = _memo(known, password)
+        with _checked_lock:
+            if memo in _checked_passwords:
+                _checked_passwords.move_to_end(memo)
+                return Principal.for_user(known)
+    user = django_authenticate(request, username=username, password=password)
+    if user is None:
+        return None
+    with _checked_lock:
+        _checked_passwords[_memo(user, password)] = None
+        while len(_checked_passwords) > _MEMO_SIZE:
+            _checked_passwords.popitem(last=False)
+    return Principal.for_user(user)
+
+
+# --- Registry tokens carry a credential reference, checked live on every /v2/ request -----------------------
+
+def credential_of(principal: Principal) -> str:
+    if principal.kind == "robot":
+        return f"robot:{principal.robot_id}:{principal.extra.get('generation', '')}"
+    if principal.kind == "token":
+        return f"token:{principal.token_id}"
+    if principal.kind == "user":
+        return f"user:{principal.user_id}"
+    return ""
+
+
+_LIVE_SQL: dict[str, str] = {}
+
+
+def _live_sql(kind: str) -> str:
+    if not _LIVE_SQL:
+        user, robot, ns, token = (User._meta.db_table, Robot._meta.db_table, Namespace._meta.db_table,
+                                  ApiToken._meta.db_table)
+        _LIVE_SQL["user"] = f"SELECT username, is_active, is_superuser FROM {user} WHERE id = %s"
+        _LIVE_SQL["robot"] = (f"SELECT n.name, r.name, r.token_digest FROM {robot} r "
+                              f"JOIN {ns} n ON n.id = r.namespace_id WHERE r.id = %s")
+        _LIVE_SQL["token"] = (f"SELECT u.id, u.username, u.is_active, u.is_superuser, t.scopes, t.expires_at "
+                              f"FROM {token} t JOIN {user} u ON u.id = t.user_id WHERE t.id = %s")
+    return _LIVE_SQL[kind]
+
+
+def live_principal(credential: str) -> Principal | None:
+    """The principal a registry token's credential names, as it stands now: None when the user has been
+    disabled, the robot deleted or its token regenerated, or the API token revoked or expired."""
+    if not credential:
+        return ANONYMOUS
+    kind, _, rest = credential.partition(":")
+    ident, _, generation = rest.partition(":")
+    if kind not in ("user", "robot", "token") or not ident.isdigit():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_live_sql(kind), [int(ident)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if kind == "user":
+        username, active, superuser = row
+        return Principal("user", username, int(ident), is_superuser=bool(superuser)) if active else None
+    if kind == "robot":
+        namespace, name, token_digest = row
+        if not generation or not hmac.compare_digest(token_digest[:16], generation):
+            return None
+        return robot_principal(int(ident), f"{namespace}+{name}", token_digest)
+    user_id, username, active, superuser, scopes, expires_at = row
+    if isinstance(scopes, str):   # SQLite returns JSON columns as text
+        scopes = json.loads(scopes)
+    token = ApiToken(id=int(ident), user=User(id=user_id, username=username, is_active=active,
+                                              is_superuser=superuser), scopes=scopes)
+    token.expires_at = _aware(expires_at)
+    return token_principal(token)
+
+
+def _aware(value: Any) -> Any:
+    """A datetime read by raw SQL: SQLite gives text, PostgreSQL an aware datetime."""
+    if value is None or not isinstance(value, str):
+        return value
+    parsed = parse_datetime(value)
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

@@ -1,0 +1,87 @@
+"""Who an API request speaks for: a Bearer API token, Basic credentials (password, robot or API token), or
+the browser's session (with CSRF). Each sets request.auth to a portal.access.Principal."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from portal.access import Principal
+from portal.accounts import credentials
+from portal.accounts.models import User
+from portal.errors import AuthenticationFailed, Throttled
+
+
+class RobotUser(AnonymousUser):
+    """request.user for a robot: authenticated as far as DRF asks, but no person and no session."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.username = principal.username  # type: ignore[misc]
+
+    @property
+    def is_authenticated(self) -> bool:  # type: ignore[override]
+        return True
+
+
+def _user_for(principal: Principal) -> Any:
+    if principal.user_id is not None:
+        return User.objects.get(pk=principal.user_id)
+    return RobotUser(principal)
+
+
+class ApiThrottled(exceptions.Throttled):
+    pass
+
+
+def _raise(error: AuthenticationFailed | Throttled) -> None:
+    if isinstance(error, Throttled):
+        raise ApiThrottled(wait=error.retry_after, detail=error.message)
+    raise exceptions.AuthenticationFailed(error.message)
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
+        kind, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if kind.lower() != "bearer":
+            return None
+        principal = credentials.api_token_principal(secret.strip())
+        if principal is None:
+            raise exceptions.AuthenticationFailed("The API token is invalid, expired or revoked.")
+        return _user_for(principal), principal
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="wharf-api"'
+
+
+class BasicCredentialAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
+        kind, _, encoded = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if kind.lower() != "basic":
+            return None
+        try:
+            username, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise exceptions.AuthenticationFailed("Malformed Basic credentials.") from None
+        try:
+            principal = credentials.authenticate(request, username, secret)
+        except (AuthenticationFailed, Throttled) as error:
+            _raise(error)
+            raise
+        return _user_for(principal), principal
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Basic realm="wharf-api"'
+
+
+class PortalSessionAuthentication(authentication.SessionAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
+        found = super().authenticate(request)
+        if found is None:
+            return None
+        user, _ = found
+        return user, Principal.for_user(user)
