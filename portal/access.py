@@ -116,7 +116,8 @@ def _sql(name: str) -> str:
             f"  JOIN {t['ns']} n ON n.organization_id = t.organization_id WHERE n.id = %s AND m.user_id = %s"
             ") grants"
         )
-        _SQL["robot_role"] = f"SELECT COALESCE(MAX(role), 0) FROM {t['perm']} WHERE repository_id = %s AND robot_id = %s"
+        _SQL["robot_role"] = (f"SELECT COALESCE(MAX(role), 0) FROM {t['perm']} "
+                              "WHERE repository_id = %s AND robot_id = %s")
         _SQL["namespace"] = f"SELECT id, user_id FROM {t['ns']} WHERE name = %s"
     return _SQL[name]
 
@@ -208,7 +209,7 @@ def organization_role(principal: Principal | None, organization: Organization) -
     if principal.is_superuser:
         role = int(TeamRole.ADMIN)
     else:
-        roles = TeamMember.objects.filter(team__organization=organization, user_id=principal.user_id)
+        roles = TeamMember.objects.filter(team__organization=organization, user_id=principal.user_id or 0)
         role = max(roles.values_list("team__role", flat=True), default=0)
     if role >= TeamRole.ADMIN and not principal.has_scope("org:admin"):
         role = int(TeamRole.CREATOR)

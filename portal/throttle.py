@@ -41,8 +41,8 @@ def check(request: Any, account: str) -> None:
     window, remaining = _window()
     keys = _keys(request, account)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT key, failures FROM {Throttle._meta.db_table} WHERE window_start = %s AND key IN (%s, %s)",
-                       [window, keys[0][0], keys[-1][0]])
+        cursor.execute(f"SELECT key, failures FROM {Throttle._meta.db_table} "
+                       "WHERE window_start = %s AND key IN (%s, %s)", [window, keys[0][0], keys[-1][0]])
         counts = dict(cursor.fetchall())
     if any(counts.get(key, 0) >= limit for key, limit in keys):
         raise Throttled(remaining)

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 
-from portal.accounts.models import Namespace, Organization, Team, TeamMember, TeamRole, User
-from portal.repositories.models import Repository, Visibility
+from portal.accounts.models import ApiToken, Namespace, Organization, Robot, Team, TeamMember, TeamRole, User
+from portal.repositories.models import Repository, RepositoryPermission, RepositoryRole, Visibility
 from registry_api import tokens
 
 PASSWORD = "correct horse battery staple"
@@ -72,3 +72,37 @@ def image_manifest(config: bytes, layers: list[bytes], **extra: Any) -> bytes:
         **extra,
     }
     return json.dumps(document).encode()
+
+
+def make_team(organization: Organization, name: str, role: int = TeamRole.MEMBER, *members: User) -> Team:
+    team = Team.objects.create(organization=organization, name=name, role=role)
+    for member in members:
+        TeamMember.objects.create(team=team, user=member)
+    return team
+
+
+def make_robot(namespace_name: str, name: str) -> tuple[Robot, str]:
+    """A robot `namespace+name` and its token (the only time the token is seen)."""
+    from portal.accounts.credentials import ROBOT_PREFIX, digest, new_secret
+
+    token = new_secret(ROBOT_PREFIX)
+    robot = Robot.objects.create(namespace=Namespace.objects.get(name=namespace_name), name=name,
+                                 token_digest=digest(token))
+    return robot, token
+
+
+def make_api_token(user: User, *scopes: str, expires_at: Any = None, name: str = "test") -> str:
+    """A personal API token of `user` with the given scopes; returns the secret."""
+    from portal.accounts.credentials import TOKEN_PREFIX, digest, new_secret
+
+    secret = new_secret(TOKEN_PREFIX)
+    ApiToken.objects.create(user=user, name=name, token_digest=digest(secret), prefix=secret[:14],
+                            scopes=list(scopes), expires_at=expires_at)
+    return secret
+
+
+def grant(repository: Repository, role: str, *, user: User | None = None, team: Team | None = None,
+          robot: Robot | None = None) -> RepositoryPermission:
+    """Give one user, team or robot `role` (read, write or admin) on the repository."""
+    value = {"read": RepositoryRole.READ, "write": RepositoryRole.WRITE, "admin": RepositoryRole.ADMIN}[role]
+    return RepositoryPermission.objects.create(repository=repository, role=value, user=user, team=team, robot=robot)

@@ -9,8 +9,8 @@ bcrypt round (bcrypt is for passwords, which people choose and which must be slo
 from __future__ import annotations
 
 import hashlib
-import json
 import hmac
+import json
 import secrets
 import threading
 from collections import OrderedDict

@@ -86,6 +86,8 @@ def sign_up(username: str, email: str, password: str, request: Any = None) -> Us
 def create_organization(principal: Principal, name: str, request: Any = None) -> Organization:
     """Create the organization; its creator becomes the one member of its owners team (admin)."""
     validate_namespace_name(name)
+    if principal.user_id is None:
+        raise Invalid("Only people create organizations.")
     creator = User.objects.get(pk=principal.user_id)
     try:
         with transaction.atomic():

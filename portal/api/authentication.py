@@ -21,7 +21,7 @@ class RobotUser(AnonymousUser):
     """request.user for a robot: authenticated as far as DRF asks, but no person and no session."""
 
     def __init__(self, principal: Principal) -> None:
-        self.username = principal.username  # type: ignore[misc]
+        self.username = principal.username  # type: ignore[misc,assignment]
 
     @property
     def is_authenticated(self) -> bool:  # type: ignore[override]

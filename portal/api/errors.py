@@ -32,9 +32,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc, Throttled):
             response["Retry-After"] = str(exc.retry_after)
         return response
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    handled = drf_exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     message, field = _message(response.data)
     code = getattr(exc, "default_code", "error") if isinstance(exc, exceptions.APIException) else "error"
     if isinstance(exc, exceptions.ValidationError):

@@ -154,6 +154,8 @@ def set_default_permission(principal: Principal, namespace: Namespace, kind: str
 
 def delete_default_permission(principal: Principal, namespace: Namespace, kind: str, who: str,
                               request: Any = None) -> None:
+    if namespace.organization_id is None:
+        raise NotFound(f"'{who}' has no default permission in {namespace.name}.", "who")
     deleted, _ = DefaultPermission.objects.filter(organization_id=namespace.organization_id,
                                                   **grantee(namespace, kind, who)).delete()
     if not deleted:

@@ -9,8 +9,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-
 from portal.access import Principal
 from portal.accounts.models import Namespace
 from portal.names import is_supported_digest

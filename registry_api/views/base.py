@@ -14,9 +14,9 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from portal import access
-from portal.names import is_valid_name
-from registry_api import queries, services
 from portal.access import Principal
+from portal.names import is_valid_name
+from registry_api import services
 from registry_api.auth import bearer_claims, challenge, live_principal
 from registry_api.errors import NameInvalid, NameUnknown, PaginationNumberInvalid, RegistryError, Unsupported
 from registry_api.models import Repository
