@@ -9,6 +9,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v podman >/dev/null || need+=(podman)
 command -v buildah >/dev/null || need+=(buildah)
 command -v skopeo >/dev/null || need+=(skopeo)
+command -v chromium >/dev/null || need+=(chromium)   # the browser tests drive it through Playwright
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${need[*]}" >&2
@@ -44,7 +45,7 @@ fi
 
 # CI runs the whole suite on the real services; a machine that cannot provide them is a failure there.
 if [ "${CI:-}" = "true" ]; then
-  for tool in pg_ctlcluster redis-server podman buildah skopeo; do
+  for tool in pg_ctlcluster redis-server podman buildah skopeo chromium; do
     command -v "$tool" >/dev/null || { echo "CI needs $tool" >&2; exit 1; }
   done
 fi

@@ -1,0 +1,126 @@
+"""The authorization matrix: every URL route × every persona has an expected answer.
+
+A route that exists but is missing from ROUTES fails `test_every_route_is_in_the_matrix`, so that a new
+endpoint cannot ship without someone deciding who may call it. Expected answers are status codes, one per
+persona in the order of PERSONAS:
+
+    anonymous outsider reader writer repo_admin org_member creator owner robot weak_token
+
+The world (tests/matrix/world.py): organization acme (owner olivia in owners; mike in a member team; cora in a
+creator team), private repository acme/app with tag v1, grants read to rita, write to walt, admin to adam
+and read to the robot acme+ci; weak_token is adam's API token with only the repo:read scope.
+Registry calls carry a registry token granted for the route's scope; API calls carry a session (people),
+Basic credentials (the robot) or a Bearer API token; page calls carry the same, and pages must ignore
+anything but a session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.urls import get_resolver, resolve
+from django.urls.resolvers import URLPattern, URLResolver
+
+from tests.matrix.world import PERSONAS, World, build_world
+
+UNKNOWN = "sha256:" + "0" * 64
+UPLOAD = "00000000-0000-4000-8000-000000000000"
+FULL = "repository:acme/app:pull,push,delete"
+
+
+@dataclass(frozen=True)
+class Route:
+    surface: str        # registry | api | page
+    method: str
+    path: str
+    expect: str         # ten status codes, one per persona
+    scope: str = FULL   # registry only: the scope the client asks a token for
+    body: str | None = None
+
+    @property
+    def codes(self) -> dict[str, int]:
+        values = self.expect.split()
+        assert len(values) == len(PERSONAS), f"{self.path}: {len(values)} answers for {len(PERSONAS)} personas"
+        return dict(zip(PERSONAS, (int(v) for v in values), strict=True))
+
+
+#                                                           anon out read writ radm memb crea ownr robo weak
+ROUTES = [
+    Route("registry", "GET", "/v2/",                                        "200  200 200  200  200  200  200  200  200  200"),
+    Route("registry", "GET", "/v2/auth",                                    "200  200 200  200  200  200  200  200  200  200"),
+    Route("registry", "GET", "/v2/_catalog",                                "200  200 200  200  200  200  200  200  200  200",
+          scope="registry:catalog:*"),
+    Route("registry", "GET", "/v2/acme/app/tags/list",                      "401  401 200  200  200  401  401  200  200  200"),
+    Route("registry", "GET", "/v2/acme/app/manifests/v1",                   "401  401 200  200  200  401  401  200  200  200"),
+    Route("registry", "HEAD", "/v2/acme/app/manifests/v1",                  "401  401 200  200  200  401  401  200  200  200"),
+    Route("registry", "PUT", "/v2/acme/app/manifests/v2",                   "401  401 401  201  201  401  401  201  401  401",
+          body="index"),
+    Route("registry", "DELETE", "/v2/acme/app/manifests/v1",                "401  401 401  202  202  401  401  202  401  401"),
+    Route("registry", "GET", f"/v2/acme/app/blobs/{UNKNOWN}",               "401  401 404  404  404  401  401  404  404  404"),
+    Route("registry", "DELETE", f"/v2/acme/app/blobs/{UNKNOWN}",            "401  401 401  404  404  401  401  404  401  401"),
+    Route("registry", "POST", "/v2/acme/app/blobs/uploads/",                "401  401 401  202  202  401  401  202  401  401"),
+    # Upload ids are random; a reader asking after one learns only that it is unknown.
+    Route("registry", "GET", f"/v2/acme/app/blobs/uploads/{UPLOAD}",        "401  401 404  404  404  401  401  404  404  404"),
+    Route("registry", "GET", f"/v2/acme/app/referrers/{UNKNOWN}",           "401  401 200  200  200  401  401  200  200  200"),
+    # Create on push: the owner and the creator may create in acme; nobody else, robots and tokens included.
+    Route("registry", "POST", "/v2/acme/new/blobs/uploads/",                "401  401 401  401  401  401  202  202  401  401",
+          scope="repository:acme/new:pull,push"),
+    Route("registry", "GET", "/v2/acme/app/nothing-here",                   "404  404 404  404  404  404  404  404  404  404"),
+]
+
+
+@pytest.fixture
+def world(db) -> World:  # type: ignore[no-untyped-def]
+    return build_world()
+
+
+def _call(client, world: World, route: Route, persona_name: str):  # type: ignore[no-untyped-def]
+    from tests.matrix.world import INDEX, INDEX_TYPE
+
+    persona = world.personas[persona_name]
+    headers: dict[str, str] = {}
+    if route.surface == "registry":
+        headers = persona.registry_headers(route.scope)
+    else:
+        if persona.user is not None:
+            client.force_login(persona.user)
+        headers = dict(persona.api_headers)
+    kwargs: dict[str, object] = {}
+    if route.body == "index":
+        kwargs = {"data": INDEX, "content_type": INDEX_TYPE}
+    elif route.body is not None:
+        kwargs = {"data": route.body, "content_type": "application/json"}
+    return client.generic(route.method, route.path, **kwargs, **headers)
+
+
+def _cases() -> list[tuple[Route, str]]:
+    return [(route, persona) for route in ROUTES for persona in PERSONAS]
+
+
+@pytest.mark.parametrize(("route", "persona"), _cases(),
+                         ids=[f"{r.method} {r.path} as {p}" for r, p in _cases()])
+def test_the_answer_is_the_expected_one(client, world, route, persona):  # type: ignore[no-untyped-def]
+    response = _call(client, world, route, persona)
+    assert response.status_code == route.codes[persona], getattr(response, "content", b"")[:300]
+
+
+def _all_routes(resolver: URLResolver, prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for entry in resolver.url_patterns:
+        route = URLResolver._join_route(prefix, str(entry.pattern))
+        if isinstance(entry, URLPattern):
+            found.add(route)
+        elif isinstance(entry, URLResolver):
+            found |= _all_routes(entry, route)
+    return found
+
+
+# Whole families decided once: Django's admin lets only staff past its login, whatever the URL.
+COVERED_BY_PREFIX = ("admin/",)
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    covered = {resolve(route.path.split("?")[0]).route for route in ROUTES}
+    missing = sorted(r for r in _all_routes(get_resolver()) - covered if not r.startswith(COVERED_BY_PREFIX))
+    assert not missing, "routes without a row in the authorization matrix:\n" + "\n".join(missing)
