@@ -10,17 +10,15 @@ everything off the hot path uses the ORM. The SQL is the common subset of SQLite
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from portal.accounts.models import User
+from portal.db import write_transaction
 from portal.repositories.models import Repository
 from registry_api.models import Blob, BlobLink, Manifest, Tag, TagEvent, Upload
 
@@ -65,22 +63,6 @@ def _sql() -> dict[str, str]:
                      f"SELECT %s, id, %s FROM {blob} WHERE digest = %s "
                      "ON CONFLICT (repository_id, blob_id) DO NOTHING",
     }
-
-
-# SQLite has one writer at a time, and a writer that finds the lock taken sleeps in growing steps (1, 2,
-# 5, 10 ms...). Threads of one process queue here instead, and are handed the lock at once.
-_sqlite_writer = threading.RLock()
-
-
-@contextmanager
-def write_transaction() -> Iterator[None]:
-    """transaction.atomic(), taken in turn by this process's threads on SQLite."""
-    if connection.vendor != "sqlite":
-        with transaction.atomic():
-            yield
-        return
-    with _sqlite_writer, transaction.atomic():
-        yield
 
 
 def _one(name: str, params: list[Any]) -> tuple[Any, ...] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ def record(kind: str, principal: Principal | None, *, request: Any = None, names
     from django.utils import timezone
 
     from portal.audit.models import LogEntry
+    from portal.db import write_transaction
 
     if not _SQL:
         _SQL.append(f"INSERT INTO {LogEntry._meta.db_table} (kind, actor, actor_kind, namespace_id, repository_id, "
@@ -41,9 +43,12 @@ def record(kind: str, principal: Principal | None, *, request: Any = None, names
         namespace_id = repository.namespace_id
     ip = request.META.get("REMOTE_ADDR") if request is not None else None
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    # Raw SQL: a pull writes one of these, and the ORM's insert costs several times the statement.
-    with connection.cursor() as cursor:
-        cursor.execute(_SQL[0], [kind, actor, actor_kind, namespace_id,
-                                 repository.pk if repository is not None else None,
-                                 repository.full_name if repository is not None else "",
-                                 target[:255], json.dumps(detail, default=str), ip or None, now])
+    params = [kind, actor, actor_kind, namespace_id, repository.pk if repository is not None else None,
+              repository.full_name if repository is not None else "", target[:255],
+              json.dumps(detail, default=str), ip or None, now]
+    # Raw SQL: a pull writes one of these, and the ORM's insert costs several times the statement. Outside
+    # a transaction, SQLite writers of this process queue (write_transaction) instead of polling the lock;
+    # inside one, the caller already holds the database's write lock.
+    context = nullcontext() if connection.in_atomic_block else write_transaction()
+    with context, connection.cursor() as cursor:
+        cursor.execute(_SQL[0], params)
