@@ -160,6 +160,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Repository roles and team roles share the field name "role": name their enums.
+    "ENUM_NAME_OVERRIDES": {"RepositoryRoleEnum": "portal.api.serializers.ROLES",
+                            "TeamRoleEnum": "portal.api.serializers.TEAM_ROLES"},
 }
 
 # --- Abuse limits ---------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ import base64
 import binascii
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -35,7 +37,13 @@ def _user_for(principal: Principal) -> Any:
 
 
 class ApiThrottled(exceptions.Throttled):
-    pass
+    """A 429 with Retry-After whose message is the service's own (DRF would append a second sentence)."""
+
+    default_code = Throttled.code
+
+    def __init__(self, wait: int, detail: str) -> None:
+        super().__init__(detail=detail)
+        self.wait = wait
 
 
 def _raise(error: AuthenticationFailed | Throttled) -> None:
@@ -49,7 +57,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         kind, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         if kind.lower() != "bearer":
             return None
-        principal = credentials.api_token_principal(secret.strip())
+        principal = credentials.api_token_principal(secret.strip(), request)
         if principal is None:
             raise exceptions.AuthenticationFailed("The API token is invalid, expired or revoked.")
         return _user_for(principal), principal
@@ -85,3 +93,41 @@ class PortalSessionAuthentication(authentication.SessionAuthentication):
             return None
         user, _ = found
         return user, Principal.for_user(user)
+
+    def enforce_csrf(self, request: Request) -> None:
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as refusal:
+            raise exceptions.PermissionDenied(
+                f"{refusal.detail} A browser session must send the CSRF token (X-CSRFToken header) on changes; "
+                "scripts should use an API token (Authorization: Bearer) instead.") from None
+
+
+# How the OpenAPI schema describes these (drf-spectacular cannot infer custom authenticators).
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    target_class = BearerTokenAuthentication
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "http", "scheme": "bearer",
+                "description": "A personal API token (wharf_pat_…), limited to its scopes."}
+
+
+class BasicScheme(OpenApiAuthenticationExtension):
+    target_class = BasicCredentialAuthentication
+    name = "basic"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "http", "scheme": "basic",
+                "description": "A username with its password or an API token, or a robot 'namespace+name' with "
+                               "its token."}
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = PortalSessionAuthentication
+    name = "session"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME,
+                "description": "The browser's session; changes also need the X-CSRFToken header."}

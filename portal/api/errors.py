@@ -11,35 +11,45 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from portal.errors import ServiceError, Throttled
 
 
-def _message(detail: Any) -> tuple[str, str | None]:
-    """A sentence from DRF's detail, which may be a string, a list or a dict of field errors."""
-    if isinstance(detail, dict):
+def _first_problem(detail: Any) -> tuple[str, str | None]:
+    """The first problem in a ValidationError's detail (a string, a list, or a dict of field errors), with its
+    field. One sentence a person can act on beats a nested structure."""
+    if isinstance(detail, dict) and detail:
         field, value = next(iter(detail.items()))
-        text, _ = _message(value)
-        return (text if field == "non_field_errors" else f"{field}: {text}"), (
-            None if field == "non_field_errors" else str(field))
+        text, inner = _first_problem(value)
+        if field == "non_field_errors":
+            return text, inner
+        return f"{field}: {text}", str(field) if inner is None else f"{field}.{inner}"
     if isinstance(detail, list) and detail:
-        return _message(detail[0])
+        return _first_problem(detail[0])
     return str(detail), None
+
+
+def _service_error(exc: ServiceError) -> Response:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    response = Response({"error": body}, status=exc.status)
+    if isinstance(exc, Throttled):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        body: dict[str, Any] = {"code": exc.code, "message": exc.message}
-        if exc.field:
-            body["field"] = exc.field
-        response = Response({"error": body}, status=exc.status)
-        if isinstance(exc, Throttled):
-            response["Retry-After"] = str(exc.retry_after)
-        return response
-    handled = drf_exception_handler(exc, context)
-    if handled is None:
+        return _service_error(exc)
+    response = drf_exception_handler(exc, context)   # keeps DRF's status and headers (WWW-Authenticate, Retry-After)
+    if response is None:
         return None
-    response = handled
-    message, field = _message(response.data)
-    code = getattr(exc, "default_code", "error") if isinstance(exc, exceptions.APIException) else "error"
+    field = None
     if isinstance(exc, exceptions.ValidationError):
         code = "invalid"
+        message, field = _first_problem(exc.detail)
+    elif isinstance(exc, exceptions.APIException):
+        code, message = exc.default_code, str(exc.detail)
+    else:   # Django's Http404 and PermissionDenied, which DRF has already turned into a response
+        code = "not_found" if response.status_code == 404 else "permission_denied"
+        message = str(response.data.get("detail", "")) if isinstance(response.data, dict) else ""
     error: dict[str, Any] = {"code": code, "message": message}
     if field:
         error["field"] = field

@@ -1,1 +1,52 @@
-urlpatterns: list = []
+"""The REST API's routes under /api/v1/.
+
+Repository names contain slashes (acme/tools/builder), so their routes are regular expressions and the
+routes with a fixed suffix (permissions/, logs/) come before the bare repository: a repository whose name
+ends in /permissions or /logs is reached through the registry and the pages, not through these routes.
+"""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from portal.api import logs, organizations, repositories, robots, teams, user
+from portal.api.base import not_found
+
+NS = r"(?P<namespace>[^/]+)"
+REPO = rf"^repositories/{NS}/(?P<name>[^/]+(?:/[^/]+)*?)"
+ORG = r"^organizations/(?P<organization>[^/]+)"
+GRANT = r"(?P<kind>[^/]+)/(?P<who>[^/]+)"
+
+urlpatterns = [
+    path("repositories/", repositories.RepositoryList.as_view()),
+    re_path(rf"{REPO}/permissions/{GRANT}/$", repositories.PermissionDetail.as_view()),
+    re_path(rf"{REPO}/permissions/$", repositories.PermissionList.as_view()),
+    re_path(rf"{REPO}/logs/$", logs.RepositoryLogs.as_view()),
+    re_path(rf"{REPO}/$", repositories.RepositoryDetail.as_view()),
+
+    path("organizations/", organizations.OrganizationList.as_view()),
+    re_path(rf"{ORG}/$", organizations.OrganizationDetail.as_view()),
+    re_path(rf"{ORG}/members/$", organizations.MemberList.as_view()),
+    re_path(rf"{ORG}/default-permissions/$", organizations.DefaultPermissionList.as_view()),
+    re_path(rf"{ORG}/default-permissions/{GRANT}/$", organizations.DefaultPermissionDetail.as_view()),
+    re_path(rf"{ORG}/logs/$", logs.OrganizationLogs.as_view()),
+    re_path(rf"{ORG}/teams/$", teams.TeamList.as_view()),
+    re_path(rf"{ORG}/teams/(?P<team>[^/]+)/$", teams.TeamDetail.as_view()),
+    re_path(rf"{ORG}/teams/(?P<team>[^/]+)/members/$", teams.TeamMemberList.as_view()),
+    re_path(rf"{ORG}/teams/(?P<team>[^/]+)/members/(?P<username>[^/]+)/$", teams.TeamMemberDetail.as_view()),
+
+    re_path(rf"^namespaces/{NS}/robots/$", robots.RobotList.as_view()),
+    re_path(rf"^namespaces/{NS}/robots/(?P<robot>[^/]+)/$", robots.RobotDetail.as_view()),
+    re_path(rf"^namespaces/{NS}/robots/(?P<robot>[^/]+)/regenerate/$", robots.RobotRegenerate.as_view()),
+
+    path("user/", user.CurrentUser.as_view()),
+    path("user/tokens/", user.TokenList.as_view()),
+    re_path(r"^user/tokens/(?P<token_id>[0-9]{1,18})/$", user.TokenDetail.as_view()),
+
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Anything else under /api/v1/ is a JSON 404 too, not the site's HTML page (nor a slash redirect).
+    re_path(r"^", not_found),
+]

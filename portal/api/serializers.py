@@ -1,0 +1,211 @@
+"""The API's shapes: input serializers check the form of a request (the services check the rules), output
+serializers say what a response holds (and document it in the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from portal.access import SCOPES
+from portal.accounts.models import TeamRole
+from portal.repositories.models import RepositoryRole, Visibility
+
+ROLES = RepositoryRole.labels                  # read, write, admin
+TEAM_ROLES = TeamRole.labels                   # member, creator, admin
+GRANTEE_KINDS = ("user", "team", "robot")
+
+
+def _choice(choices: list[str], message: str, **kwargs: Any) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=choices, error_messages={"invalid_choice": message}, **kwargs)
+
+
+# --- Repositories -----------------------------------------------------------------------------------------------
+
+class RepositorySerializer(serializers.Serializer):
+    namespace = serializers.CharField(source="namespace.name")
+    name = serializers.CharField()
+    full_name = serializers.CharField()
+    visibility = serializers.ChoiceField(choices=Visibility.values)
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class RepositoryDetailSerializer(RepositorySerializer):
+    role = serializers.SerializerMethodField(help_text="The caller's role on the repository (null: none).")
+
+    @extend_schema_field(serializers.ChoiceField(choices=ROLES, allow_null=True))
+    def get_role(self, repository: Any) -> str | None:
+        role = self.context.get("role")
+        return str(role) if role else None
+
+
+class RepositoryCreateSerializer(serializers.Serializer):
+    namespace = serializers.CharField(max_length=64, help_text="The user or organization that will own it.")
+    name = serializers.CharField(max_length=255, help_text="The name after the namespace, e.g. 'tools/builder'.")
+    visibility = _choice(Visibility.values, "Visibility is either public or private.", default=Visibility.PRIVATE)
+    description = serializers.CharField(allow_blank=True, default="", max_length=10000)
+
+
+class RepositoryUpdateSerializer(serializers.Serializer):
+    visibility = _choice(Visibility.values, "Visibility is either public or private.", required=False)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+
+
+class GrantSerializer(serializers.Serializer):
+    """A role granted to a user, a team or a robot (on one repository, or by default in an organization)."""
+
+    kind = serializers.ChoiceField(choices=GRANTEE_KINDS)
+    name = serializers.CharField(help_text="The username, the team's name, or the robot's 'namespace+name'.")
+    role = serializers.ChoiceField(choices=ROLES)
+
+
+class RoleSerializer(serializers.Serializer):
+    role = _choice(ROLES, "Unknown role: use one of read, write, admin.")
+
+
+def grant_of(row: Any) -> dict[str, str]:
+    """A RepositoryPermission or DefaultPermission row as a GrantSerializer's data."""
+    if row.user_id is not None:
+        kind, name = "user", row.user.username
+    elif row.team_id is not None:
+        kind, name = "team", row.team.name
+    else:
+        kind, name = "robot", row.robot.full_name
+    return {"kind": kind, "name": name, "role": RepositoryRole(row.role).label}
+
+
+# --- Organizations and teams ---------------------------------------------------------------------------------
+
+class OrganizationSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class OrganizationDetailSerializer(OrganizationSerializer):
+    role = serializers.SerializerMethodField(
+        help_text="The caller's highest team role in the organization, null for non-members.")
+
+    @extend_schema_field(serializers.ChoiceField(choices=TEAM_ROLES, allow_null=True))
+    def get_role(self, organization: Any) -> str | None:
+        role = self.context.get("role") or 0
+        return TeamRole(role).label if role else None
+
+
+class OrganizationCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64, help_text="Shares one namespace with user names.")
+
+
+class TeamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=TEAM_ROLES, source="get_role_display")
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class TeamCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    role = _choice(TEAM_ROLES, "Unknown team role: use one of member, creator, admin.", default="member")
+    description = serializers.CharField(allow_blank=True, default="", max_length=255)
+
+
+class TeamUpdateSerializer(serializers.Serializer):
+    role = _choice(TEAM_ROLES, "Unknown team role: use one of member, creator, admin.", required=False)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=255)
+
+
+class TeamMemberSerializer(serializers.Serializer):
+    username = serializers.CharField(source="user.username")
+    added_at = serializers.DateTimeField()
+
+
+class OrganizationMemberSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    teams = serializers.ListField(child=serializers.CharField())
+    role = serializers.ChoiceField(choices=TEAM_ROLES, help_text="The highest role among the member's teams.")
+
+
+# --- Robot accounts -------------------------------------------------------------------------------------------
+
+class RobotSerializer(serializers.Serializer):
+    name = serializers.CharField(source="full_name", help_text="'namespace+name', the robot's login name.")
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class RobotPermissionSerializer(serializers.Serializer):
+    repository = serializers.CharField(source="repository.full_name")
+    role = serializers.ChoiceField(choices=ROLES, source="get_role_display")
+
+
+class RobotDetailSerializer(RobotSerializer):
+    permissions = serializers.SerializerMethodField(help_text="The robot's roles on repositories.")
+
+    @extend_schema_field(RobotPermissionSerializer(many=True))
+    def get_permissions(self, robot: Any) -> Any:
+        grants = robot.repository_permissions.select_related("repository").order_by("repository__full_name")
+        return RobotPermissionSerializer(grants, many=True).data
+
+
+class RobotCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64, help_text="The part after '+', e.g. 'ci'.")
+    description = serializers.CharField(allow_blank=True, default="", max_length=255)
+
+
+class RobotTokenSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="'namespace+name': the username for `podman login`.")
+    token = serializers.CharField(help_text="The password for `podman login`. Shown only in this response.")
+
+
+class RobotCreatedSerializer(RobotSerializer):
+    token = serializers.CharField(help_text="Shown only in this response; regenerate it if it is lost.")
+
+
+# --- The caller and its API tokens ---------------------------------------------------------------------------
+
+class UserSerializer(serializers.Serializer):
+    username = serializers.CharField(help_text="For a robot, its 'namespace+name'.")
+    email = serializers.CharField(allow_null=True)
+    kind = serializers.ChoiceField(choices=["user", "token", "robot"],
+                                   help_text="How the caller signed in: as a user, through an API token, or a robot.")
+    organizations = serializers.ListField(child=serializers.CharField())
+    scopes = serializers.ListField(child=serializers.CharField(), allow_null=True,
+                                   help_text="The API token's scopes; null for full rights.")
+
+
+class ApiTokenSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The token's first characters, to tell tokens apart.")
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=list(SCOPES)))
+    expires_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(help_text="The secret. Shown only in this response.")
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    # Plain strings: the service names every valid scope when one is unknown.
+    scopes = serializers.ListField(child=serializers.CharField(), allow_empty=True,
+                                   help_text="Any of: " + ", ".join(SCOPES) + ".")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+# --- The audit log ----------------------------------------------------------------------------------------------
+
+class LogEntrySerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    actor = serializers.CharField(help_text="A username, a robot's 'namespace+name', or '' for anonymous.")
+    actor_kind = serializers.CharField()
+    repository = serializers.CharField(source="repository_name")
+    target = serializers.CharField()
+    detail = serializers.JSONField()
+    client_ip = serializers.IPAddressField(allow_null=True)
+    created_at = serializers.DateTimeField()
+

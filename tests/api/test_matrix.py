@@ -1,0 +1,96 @@
+"""Every API route × every persona has an expected status; a route missing from the matrix fails the test.
+
+Personas (see conftest.World): anonymous, outsider, reader, writer, repo_admin, member, creator, owner,
+robot (reads acme/app), token (alice's, with only repo:read). acme/app is private.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, resolve
+
+from portal.accounts.models import ApiToken
+from portal.api import urls as api_urls
+from portal.api.base import ApiView
+from tests.api.conftest import PERSONAS, error_of, rolled_back
+
+ADMIN = "404 404 403 403 {ok} 403 404 {ok} 403 403"        # repository admins (private repo: others see nothing)
+READ = "404 404 200 200 200 200 404 200 200 200"
+ORG_MEMBER = "401 403 403 403 403 200 200 200 403 200"
+ORG_ADMIN = "401 403 403 403 403 403 403 {ok} 403 403"
+PERSON = "401 {ok} {ok} {ok} {ok} {ok} {ok} {ok} 403 403"   # people with full rights (user:admin, org:admin)
+
+REPO = "/api/v1/repositories/acme/app"
+ORG = "/api/v1/organizations/acme"
+ROBOTS = "/api/v1/namespaces/acme/robots"
+
+MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
+    ("get", "/api/v1/repositories/", None, "200 " * 10),
+    ("post", "/api/v1/repositories/", {"namespace": "acme", "name": "new"}, "401 403 403 403 403 403 201 201 403 403"),
+    ("get", f"{REPO}/", None, READ),
+    ("patch", f"{REPO}/", {"description": "x"}, ADMIN.format(ok=200)),
+    ("delete", f"{REPO}/", None, ADMIN.format(ok=204)),
+    ("get", f"{REPO}/permissions/", None, ADMIN.format(ok=200)),
+    ("get", f"{REPO}/permissions/users/rita/", None, ADMIN.format(ok=200)),
+    ("put", f"{REPO}/permissions/users/olivia/", {"role": "read"}, ADMIN.format(ok=200)),
+    ("delete", f"{REPO}/permissions/users/rita/", None, ADMIN.format(ok=204)),
+    ("get", f"{REPO}/logs/", None, ADMIN.format(ok=200)),
+
+    ("post", "/api/v1/organizations/", {"name": "neworg"}, PERSON.format(ok=201)),
+    ("get", f"{ORG}/", None, "200 " * 10),
+    ("delete", f"{ORG}/", None, ORG_ADMIN.format(ok=204)),
+    ("get", f"{ORG}/members/", None, ORG_MEMBER),
+    ("get", f"{ORG}/teams/", None, ORG_MEMBER),
+    ("post", f"{ORG}/teams/", {"name": "qa"}, ORG_ADMIN.format(ok=201)),
+    ("get", f"{ORG}/teams/devs/", None, ORG_MEMBER),
+    ("patch", f"{ORG}/teams/devs/", {"description": "x"}, ORG_ADMIN.format(ok=200)),
+    ("delete", f"{ORG}/teams/devs/", None, ORG_ADMIN.format(ok=204)),
+    ("get", f"{ORG}/teams/devs/members/", None, ORG_MEMBER),
+    ("put", f"{ORG}/teams/devs/members/olivia/", None, ORG_ADMIN.format(ok=200)),
+    ("delete", f"{ORG}/teams/devs/members/mona/", None, ORG_ADMIN.format(ok=204)),
+    ("get", f"{ORG}/default-permissions/", None, ORG_ADMIN.format(ok=200)),
+    ("put", f"{ORG}/default-permissions/teams/devs/", {"role": "read"}, ORG_ADMIN.format(ok=200)),
+    ("delete", f"{ORG}/default-permissions/teams/builders/", None, ORG_ADMIN.format(ok=204)),
+    ("get", f"{ORG}/logs/", None, ORG_ADMIN.format(ok=200)),
+
+    ("get", f"{ROBOTS}/", None, ORG_ADMIN.format(ok=200)),
+    ("post", f"{ROBOTS}/", {"name": "deploy"}, ORG_ADMIN.format(ok=201)),
+    ("get", f"{ROBOTS}/ci/", None, ORG_ADMIN.format(ok=200)),
+    ("delete", f"{ROBOTS}/ci/", None, ORG_ADMIN.format(ok=204)),
+    ("post", f"{ROBOTS}/ci/regenerate/", None, ORG_ADMIN.format(ok=200)),
+
+    ("get", "/api/v1/user/", None, "401" + " 200" * 9),
+    ("get", "/api/v1/user/tokens/", None, PERSON.format(ok=200)),
+    ("post", "/api/v1/user/tokens/", {"name": "ci", "scopes": ["repo:read"]}, PERSON.format(ok=201)),
+    # alice's token: only she may revoke it; to every other person it does not exist.
+    ("delete", "/api/v1/user/tokens/{token_id}/", None, "401 404 404 404 404 404 404 204 403 403"),
+]
+
+@pytest.mark.parametrize(("method", "url", "body", "codes"), MATRIX, ids=[f"{m.upper()} {u}" for m, u, _, _ in MATRIX])
+def test_route_answers_each_persona_as_the_matrix_says(world, as_, method, url, body, codes):
+    url = url.format(token_id=ApiToken.objects.get(user=world.users["owner"], name="read-only").pk)
+    answers = {}
+    for persona in PERSONAS:
+        with rolled_back():
+            response = getattr(as_(persona), method)(url, body, format="json")
+        answers[persona] = response.status_code
+        if response.status_code >= 400:
+            error_of(response)
+        if response.status_code == 401:
+            assert response["WWW-Authenticate"].startswith("Bearer")
+
+    assert answers == dict(zip(PERSONAS, map(int, codes.split()), strict=True))
+
+
+def test_every_route_and_method_is_in_the_matrix():
+    covered = {(resolve(url.split("?")[0].format(token_id=1)).func.view_class, method)  # type: ignore[attr-defined]
+               for method, url, _, _ in MATRIX}
+    routes = {(pattern.callback.view_class, method)  # type: ignore[attr-defined]
+              for pattern in api_urls.urlpatterns if isinstance(pattern, URLPattern)
+              and issubclass(getattr(pattern.callback, "view_class", object), ApiView)
+              for method in ("get", "post", "put", "patch", "delete")
+              if hasattr(pattern.callback.view_class, method)}  # type: ignore[attr-defined]
+
+    assert routes - covered == set()
