@@ -146,7 +146,10 @@ def repository_role(principal: Principal | None, repository: Repository | None, 
         return max(floor, Role(_scalar("robot_role", [repository.pk, principal.robot_id]) or 0))
     role = _user_role(principal, repository, full_name)
     if repository is None:
-        return Role.WRITE if role >= Role.WRITE and principal.has_scope("repo:create") else Role.NONE
+        # Creating by push is a push: a token needs repo:create and a scope that pushes (repo:write or more),
+        # or it would make an empty repository it may not push into.
+        may_push = min(role, principal.cap) >= Role.WRITE
+        return Role.WRITE if may_push and principal.has_scope("repo:create") else Role.NONE
     return max(floor, Role(min(role, principal.cap)))
 
 

@@ -21,7 +21,13 @@ def client_ip(request: Any) -> str | None:
 
 
 def _keys(request: Any, account: str) -> list[tuple[str, int]]:
-    keys = [(f"account:{account.lower()[:150]}", settings.WHARF_FAILED_LOGINS_PER_ACCOUNT)]
+    from portal.accounts.credentials import TOKEN_USERNAMES
+
+    keys = []
+    # "$token" and the like name no account: every user's API tokens arrive under them, so counting them
+    # as one account would let anyone's failures lock out everyone's tokens. The client key still applies.
+    if account and account not in TOKEN_USERNAMES:
+        keys.append((f"account:{account.lower()[:150]}", settings.WHARF_FAILED_LOGINS_PER_ACCOUNT))
     ip = client_ip(request)
     if ip:
         keys.append((f"client:{ip}", settings.WHARF_FAILED_LOGINS_PER_CLIENT))
@@ -40,6 +46,8 @@ def check(request: Any, account: str) -> None:
 
     window, remaining = _window()
     keys = _keys(request, account)
+    if not keys:
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT key, failures FROM {Throttle._meta.db_table} "
                        "WHERE window_start = %s AND key IN (%s, %s)", [window, keys[0][0], keys[-1][0]])

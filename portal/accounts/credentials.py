@@ -14,9 +14,11 @@ import json
 import secrets
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import UTC, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate as django_authenticate
 from django.db import connection
 from django.utils import timezone
@@ -48,9 +50,9 @@ def authenticate(request: Any, username: str, secret: str, allow_robots: bool = 
     throttle.check(request, username)
     principal: Principal | None = None
     if "+" in username:
-        principal = _robot(username, secret) if allow_robots else None
+        principal = _robot(request, username, secret) if allow_robots else None
     elif secret.startswith(TOKEN_PREFIX):
-        principal = _token(secret, username)
+        principal = _token(request, secret, username)
     else:
         principal = _password(request, username, secret)
     if principal is None:
@@ -60,18 +62,20 @@ def authenticate(request: Any, username: str, secret: str, allow_robots: bool = 
     return principal
 
 
-def api_token_principal(secret: str) -> Principal | None:
+def api_token_principal(secret: str, request: Any = None) -> Principal | None:
     """For `Authorization: Bearer <token>` on the REST API."""
-    return _token(secret, None)
+    return _token(request, secret, None)
 
 
-def _robot(full_name: str, secret: str) -> Principal | None:
+def _robot(request: Any, full_name: str, secret: str) -> Principal | None:
     namespace, _, name = full_name.partition("+")
     robot = Robot.objects.filter(namespace__name=namespace, name=name).first()
     if robot is None or not hmac.compare_digest(robot.token_digest, digest(secret)):
         return None
-    _touch(Robot, robot.pk, robot.last_used_at)
-    return robot_principal(robot.pk, full_name, robot.token_digest)
+    principal = robot_principal(robot.pk, full_name, robot.token_digest)
+    if _touch(Robot, robot.pk, robot.last_used_at):
+        audit.record("token_use", principal, request=request, namespace_id=robot.namespace_id, target=full_name)
+    return principal
 
 
 def robot_principal(robot_id: int, full_name: str, token_digest: str) -> Principal:
@@ -79,7 +83,7 @@ def robot_principal(robot_id: int, full_name: str, token_digest: str) -> Princip
     return Principal("robot", full_name, robot_id=robot_id, extra={"generation": token_digest[:16]})
 
 
-def _token(secret: str, username: str | None) -> Principal | None:
+def _token(request: Any, secret: str, username: str | None) -> Principal | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = ApiToken.objects.select_related("user").filter(token_digest=digest(secret)).first()
@@ -90,7 +94,9 @@ def _token(secret: str, username: str | None) -> Principal | None:
     principal = token_principal(token)
     if principal is None:
         return None
-    _touch(ApiToken, token.pk, token.last_used_at)
+    if _touch(ApiToken, token.pk, token.last_used_at):
+        namespace_id = Namespace.objects.filter(user_id=token.user_id).values_list("id", flat=True).first()
+        audit.record("token_use", principal, request=request, namespace_id=namespace_id, target=token.name)
     return principal
 
 
@@ -105,10 +111,14 @@ def token_principal(token: ApiToken) -> Principal | None:
                      is_superuser=user.is_superuser)
 
 
-def _touch(model: type[Robot] | type[ApiToken], pk: int, last_used_at: Any) -> None:
+def _touch(model: type[Robot] | type[ApiToken], pk: int, last_used_at: Any) -> bool:
+    """Note the use; True when it was written. The audit log's token_use entries follow the same minute
+    resolution, so that a client asking for a token per request writes one entry a minute, not hundreds."""
     now = timezone.now()
     if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
         model.objects.filter(pk=pk).update(last_used_at=now)
+        return True
+    return False
 
 
 # Passwords already checked against a user's *current* stored hash, as keyed HMACs (never the password
@@ -132,7 +142,7 @@ def _password(request: Any, username: str, password: str) -> Principal | None:
         with _checked_lock:
             if memo in _checked_passwords:
                 _checked_passwords.move_to_end(memo)
-                return Principal.for_user(known)
+                return user_principal(known)
     user = django_authenticate(request, username=username, password=password)
     if user is None:
         return None
@@ -140,7 +150,18 @@ def _password(request: Any, username: str, password: str) -> Principal | None:
         _checked_passwords[_memo(user, password)] = None
         while len(_checked_passwords) > _MEMO_SIZE:
             _checked_passwords.popitem(last=False)
-    return Principal.for_user(user)
+    return user_principal(user)
+
+
+def user_principal(user: User) -> Principal:
+    """A user proven by password. Their registry and refresh tokens name the password they were issued
+    for, so that changing it ends them, as regenerating a robot's token ends the robot's."""
+    return replace(Principal.for_user(user), extra={"generation": password_generation(user.password)})
+
+
+def password_generation(password_hash: str) -> str:
+    # Keyed, so that the token (which its holder can read) says nothing about the stored hash.
+    return hmac.new(settings.SECRET_KEY.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 # --- Registry tokens carry a credential reference, checked live on every /v2/ request -----------------------
@@ -151,7 +172,8 @@ def credential_of(principal: Principal) -> str:
     if principal.kind == "token":
         return f"token:{principal.token_id}"
     if principal.kind == "user":
-        return f"user:{principal.user_id}"
+        generation = principal.extra.get("generation")
+        return f"user:{principal.user_id}:{generation}" if generation else f"user:{principal.user_id}"
     return ""
 
 
@@ -162,7 +184,7 @@ def _live_sql(kind: str) -> str:
     if not _LIVE_SQL:
         user, robot, ns, token = (User._meta.db_table, Robot._meta.db_table, Namespace._meta.db_table,
                                   ApiToken._meta.db_table)
-        _LIVE_SQL["user"] = f"SELECT username, is_active, is_superuser FROM {user} WHERE id = %s"
+        _LIVE_SQL["user"] = f"SELECT username, is_active, is_superuser, password FROM {user} WHERE id = %s"
         _LIVE_SQL["robot"] = (f"SELECT n.name, r.name, r.token_digest FROM {robot} r "
                               f"JOIN {ns} n ON n.id = r.namespace_id WHERE r.id = %s")
         _LIVE_SQL["token"] = (f"SELECT u.id, u.username, u.is_active, u.is_superuser, t.scopes, t.expires_at "
@@ -172,7 +194,9 @@ def _live_sql(kind: str) -> str:
 
 def live_principal(credential: str) -> Principal | None:
     """The principal a registry token's credential names, as it stands now: None when the user has been
-    disabled, the robot deleted or its token regenerated, or the API token revoked or expired."""
+    disabled or has changed the password the token was issued for, the robot deleted or its token
+    regenerated, or the API token revoked or expired. (A user credential without a password generation,
+    as tokens issued before generations carry, is checked for the user alone.)"""
     if not credential:
         return ANONYMOUS
     kind, _, rest = credential.partition(":")
@@ -185,8 +209,11 @@ def live_principal(credential: str) -> Principal | None:
     if row is None:
         return None
     if kind == "user":
-        username, active, superuser = row
-        return Principal("user", username, int(ident), is_superuser=bool(superuser)) if active else None
+        username, active, superuser, password = row
+        if not active or (generation and not hmac.compare_digest(password_generation(password), generation)):
+            return None
+        extra = {"generation": generation} if generation else {}
+        return Principal("user", username, int(ident), is_superuser=bool(superuser), extra=extra)
     if kind == "robot":
         namespace, name, token_digest = row
         if not generation or not hmac.compare_digest(token_digest[:16], generation):

@@ -37,7 +37,7 @@ RESERVED_NAMES = frozenset({
     "settings", "user", "users", "organization", "organizations", "org", "orgs", "repository", "repositories",
     "repo", "search", "explore", "new", "static", "media", "help", "about", "docs", "health", "status",
     "wharf", "root", "system", "registry", "library", "robot", "robots", "team", "teams", "token", "tokens",
-    "me", "self", "anonymous", "public", "private", "null", "none", "undefined", "password", "account",
+    "me", "self", "anonymous", "public", "private", "null", "none", "undefined", "password", "account", "oauth2",
 })
 OWNERS_TEAM = "owners"
 
