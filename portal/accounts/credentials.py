@@ -45,14 +45,15 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def authenticate(request: Any, username: str, secret: str, allow_robots: bool = True) -> Principal:
+def authenticate(request: Any, username: str, secret: str, allow_robots: bool = True,
+                 allow_tokens: bool = True) -> Principal:
     """The principal these credentials prove, or AuthenticationFailed; Throttled after too many failures."""
     throttle.check(request, username)
     principal: Principal | None = None
     if "+" in username:
         principal = _robot(request, username, secret) if allow_robots else None
     elif secret.startswith(TOKEN_PREFIX):
-        principal = _token(request, secret, username)
+        principal = _token(request, secret, username) if allow_tokens else None
     else:
         principal = _password(request, username, secret)
     if principal is None:

@@ -1,1 +1,52 @@
-urlpatterns: list = []
+"""The browser pages, Quay-like: /organization/<name>/, /repository/<namespace>/<name>/ (names may hold "/")."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.contrib.staticfiles.views import serve
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.urls import path, re_path
+
+from portal.web.views import accounts, organizations, repositories, settings
+
+REPOSITORY = r"(?P<full_name>[a-z0-9][a-z0-9._/-]*?)"
+
+
+def static(request: HttpRequest, path: str) -> HttpResponseBase:
+    # Nothing else serves /static/ (gunicorn runs without a proxy in the embedded default); the finders read
+    # the source directories, so it works with or without collectstatic. A proxy in front may take over.
+    return serve(request, path, insecure=True)
+
+
+urlpatterns = [
+    path("", repositories.home, name="home"),
+    path("signup/", accounts.signup, name="signup"),
+    path("login/", accounts.login, name="login"),
+    path("logout/", accounts.logout, name="logout"),
+    path("password-reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(
+        template_name="registration/password_reset_done.html"), name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", accounts.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="registration/password_reset_complete.html"), name="password_reset_complete"),
+    path("settings/", settings.settings, name="settings"),
+    path("settings/password/", accounts.PasswordChangeView.as_view(), name="password_change"),
+    path("settings/github/disconnect/", settings.github_disconnect, name="github_disconnect"),
+    path("settings/robots/", settings.user_robots, name="user_robots"),
+    path("organizations/new/", organizations.organization_new, name="organization_new"),
+    path("organization/<str:name>/", organizations.organization, name="organization"),
+    path("organization/<str:name>/teams/", organizations.teams, name="organization_teams"),
+    path("organization/<str:name>/teams/<str:team_name>/", organizations.team, name="team"),
+    path("organization/<str:name>/robots/", organizations.organization_robots, name="organization_robots"),
+    path("organization/<str:name>/default-permissions/", organizations.default_permissions,
+         name="organization_default_permissions"),
+    path("organization/<str:name>/logs/", organizations.logs, name="organization_logs"),
+    path("repository/new/", repositories.repository_new, name="repository_new"),
+    # Settings first. (So the overview of a repository whose name ends in "/settings" is shadowed by its
+    # parent's settings page: a rare name, and only this page is affected, never /v2/.)
+    re_path(rf"^repository/{REPOSITORY}/settings/$", repositories.repository_settings, name="repository_settings"),
+    re_path(rf"^repository/{REPOSITORY}/$", repositories.repository, name="repository"),
+    path("static/<path:path>", static),
+]

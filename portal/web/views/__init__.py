@@ -1,0 +1,1 @@
+"""The browser pages: thin views over portal.access and the services, one module per area."""

@@ -1,0 +1,170 @@
+"""The home page, and repository pages: create, overview, settings.
+
+A repository the caller may not read answers 404 exactly as a missing one does (no name echoed, same
+template); a reader or writer who opens the settings gets 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_safe
+
+from portal import access
+from portal.access import Role
+from portal.accounts.models import Namespace, Organization
+from portal.errors import Forbidden, ServiceError
+from portal.repositories import services
+from portal.repositories.models import Repository
+from portal.web.forms import ConfirmForm, DescriptionForm, GrantForm, RepositoryForm, VisibilityForm
+from portal.web.views.common import (
+    Failed,
+    Handler,
+    act,
+    add_service_error,
+    attempt,
+    handle_post,
+    page,
+    principal,
+    user_of,
+)
+from portal.web.views.grants import ROLE_NAMES, grant_rows
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return render(request, "web/landing.html")
+    user = user_of(request)
+    # Repositories the user is involved in, not every public one: their own, granted, or their organizations'.
+    mine = (Q(namespace__user_id=user.pk) | Q(permissions__user_id=user.pk)
+            | Q(permissions__team__memberships__user_id=user.pk)
+            | Q(namespace__organization__teams__memberships__user_id=user.pk))
+    involved = Repository.objects.filter(mine).values("id")
+    repositories = (access.readable_repositories(principal(request)).filter(id__in=involved)
+                    .select_related("namespace").order_by("full_name"))
+    organizations = Organization.objects.filter(teams__memberships__user=user).distinct().order_by("name")
+    return render(request, "web/home.html", {"repositories": repositories, "organizations": organizations})
+
+
+def _repository(request: HttpRequest, full_name: str, need: Role = Role.READ) -> tuple[Repository, Role]:
+    repository = Repository.objects.select_related("namespace").filter(full_name=full_name).first()
+    role = access.repository_role(principal(request), repository, full_name) if repository else Role.NONE
+    if repository is None or role < Role.READ:
+        raise Http404("No such repository.")
+    if role < need:
+        raise PermissionDenied("Only the repository's admins may change its settings.")
+    return repository, role
+
+
+@require_safe
+def repository(request: HttpRequest, full_name: str) -> HttpResponse:
+    repo, role = _repository(request, full_name)
+    return render(request, "web/repository.html", {
+        "repository": repo, "is_admin": role >= Role.ADMIN, "role": role.name.lower(),
+        "pull": f"podman pull {request.get_host()}/{repo.full_name}",
+    })
+
+
+def creatable_namespaces(request: HttpRequest) -> list[str]:
+    """The user's own namespace first, then the organizations where they may create repositories."""
+    user, who = user_of(request), principal(request)
+    organizations = Namespace.objects.filter(organization__teams__memberships__user=user).select_related(
+        "organization").distinct().order_by("name")
+    return [user.namespace.name] + [ns.name for ns in organizations if access.may_create_in(who, ns)]
+
+
+@login_required
+def repository_new(request: HttpRequest) -> HttpResponse:
+    namespaces = creatable_namespaces(request)
+    wanted = request.GET.get("namespace")
+    initial = {"namespace": wanted if wanted in namespaces else namespaces[0]}
+    form = RepositoryForm(request.POST or None, namespaces=namespaces, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        namespace = Namespace.objects.select_related("organization").get(name=data["namespace"])
+        try:
+            if not access.may_create_in(principal(request), namespace):   # lost the right since the page loaded
+                raise Forbidden(f"You may not create repositories in {namespace.name}.", "namespace")
+            repo = services.create_repository(principal(request), namespace, data["name"], data["visibility"],
+                                              data["description"], request=request)
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Created {repo.full_name}.")
+            return redirect("repository", repo.full_name)
+    return render(request, "web/repository_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def repository_settings(request: HttpRequest, full_name: str) -> HttpResponse:
+    repo, _ = _repository(request, full_name, need=Role.ADMIN)
+    outcome = handle_post(request, SETTINGS_HANDLERS, repo)
+    if isinstance(outcome, HttpResponse):
+        return outcome
+    permissions = repo.permissions.select_related("user", "team", "robot")
+    context: dict[str, Any] = {
+        "repository": repo, "rows": grant_rows(permissions, repo.namespace),
+        "is_organization": repo.namespace.organization_id is not None,
+        "visibility_form": VisibilityForm(initial={"visibility": repo.visibility}),
+        "description_form": DescriptionForm(initial={"description": repo.description}),
+        "grant_form": GrantForm(), "roles": ROLE_NAMES, "delete_form": ConfirmForm(expected=repo.full_name),
+    }
+    return page(request, "web/repository_settings.html", context, outcome)
+
+
+def _visibility(request: HttpRequest, repo: Repository) -> Failed | None:
+    form = VisibilityForm(request.POST)
+    failed = attempt("visibility_form", form, lambda: services.update_repository(
+        principal(request), repo, visibility=form.cleaned_data["visibility"], request=request))
+    if failed is None:
+        messages.success(request, f"{repo.full_name} is now {repo.visibility}.")
+    return failed
+
+
+def _description(request: HttpRequest, repo: Repository) -> Failed | None:
+    form = DescriptionForm(request.POST)
+    failed = attempt("description_form", form, lambda: services.update_repository(
+        principal(request), repo, description=form.cleaned_data["description"], request=request))
+    if failed is None:
+        messages.success(request, "Saved the description.")
+    return failed
+
+
+def _permission_set(request: HttpRequest, repo: Repository) -> Failed | None:
+    form = GrantForm(request.POST)
+    failed = attempt("grant_form", form, lambda: services.set_permission(
+        principal(request), repo, form.cleaned_data["kind"], form.cleaned_data["who"], form.cleaned_data["role"],
+        request=request))
+    if failed is None:
+        messages.success(request, f"{form.cleaned_data['who']} now has {form.cleaned_data['role']} "
+                                  f"on {repo.full_name}.")
+    return failed
+
+
+def _permission_delete(request: HttpRequest, repo: Repository) -> None:
+    kind, who = request.POST.get("kind", ""), request.POST.get("who", "")
+    act(request, lambda: services.delete_permission(principal(request), repo, kind, who, request=request),
+        f"Removed the permission of {who}.")
+
+
+def _delete(request: HttpRequest, repo: Repository) -> HttpResponse | Failed:
+    form = ConfirmForm(request.POST, expected=repo.full_name)
+    failed = attempt("delete_form", form, lambda: services.delete_repository(principal(request), repo,
+                                                                                request=request))
+    if failed is not None:
+        return failed
+    messages.success(request, f"Deleted {repo.full_name}.")
+    return redirect("home")
+
+
+SETTINGS_HANDLERS: dict[str, Handler[Repository]] = {
+    "visibility": _visibility, "description": _description, "permission_set": _permission_set,
+    "permission_delete": _permission_delete, "delete": _delete,
+}
