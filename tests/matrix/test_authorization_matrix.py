@@ -1,7 +1,8 @@
 """The authorization matrix: every URL route × every persona has an expected answer.
 
-A route that exists but is missing from ROUTES fails `test_every_route_is_in_the_matrix`, so that a new
-endpoint cannot ship without someone deciding who may call it. Expected answers are status codes, one per
+A route that exists but is missing from ROUTES (or, for the REST API's resources, from the table in
+tests/api/test_matrix.py, which runs the same ten personas) fails `test_every_route_is_in_the_matrix`, so
+that a new endpoint cannot ship without someone deciding who may call it. Expected answers are status codes, one per
 persona in the order of PERSONAS:
 
     anonymous outsider reader writer repo_admin org_member creator owner robot weak_token
@@ -67,6 +68,45 @@ ROUTES = [
     Route("registry", "POST", "/v2/acme/new/blobs/uploads/",                "401  401 401  401  401  401  202  202  401  401",
           scope="repository:acme/new:pull,push"),
     Route("registry", "GET", "/v2/acme/app/nothing-here",                   "404  404 404  404  404  404  404  404  404  404"),
+    # The REST API's resources have their matrix in tests/api/test_matrix.py; these are its documents.
+    Route("api", "GET", "/api/v1/schema/",                                  "200  200 200  200  200  200  200  200  200  200"),
+    Route("api", "GET", "/api/v1/docs/",                                    "200  200 200  200  200  200  200  200  200  200"),
+    Route("api", "GET", "/api/v1/redoc/",                                   "200  200 200  200  200  200  200  200  200  200"),
+    Route("api", "GET", "/api/v1/no-such-thing/",                           "404  404 404  404  404  404  404  404  404  404"),
+    # Pages: robots and API tokens never sign in to the pages, so with their headers they are anonymous.
+    Route("page", "GET", "/",                                               "200  200 200  200  200  200  200  200  200  200"),
+    Route("page", "GET", "/signup/",                                        "200  302 302  302  302  302  302  302  200  200"),
+    Route("page", "GET", "/login/",                                         "200  302 302  302  302  302  302  302  200  200"),
+    Route("page", "POST", "/logout/",                                       "302  302 302  302  302  302  302  302  302  302"),
+    Route("page", "GET", "/password-reset/",                                "200  200 200  200  200  200  200  200  200  200"),
+    Route("page", "GET", "/password-reset/sent/",                           "200  200 200  200  200  200  200  200  200  200"),
+    Route("page", "GET", "/password-reset/MQ/set-password/",                "200  200 200  200  200  200  200  200  200  200"),
+    Route("page", "GET", "/password-reset/done/",                           "200  200 200  200  200  200  200  200  200  200"),
+    Route("page", "GET", "/settings/",                                      "302  200 200  200  200  200  200  200  302  302"),
+    Route("page", "GET", "/settings/password/",                             "302  200 200  200  200  200  200  200  302  302"),
+    Route("page", "POST", "/settings/github/disconnect/",                   "302  302 302  302  302  302  302  302  302  302"),
+    Route("page", "GET", "/settings/robots/",                               "302  200 200  200  200  200  200  200  302  302"),
+    Route("page", "GET", "/organizations/new/",                             "302  200 200  200  200  200  200  200  302  302"),
+    Route("page", "GET", "/organization/acme/",                             "302  404 404  404  404  200  200  200  302  302"),
+    Route("page", "GET", "/organization/acme/teams/",                       "302  404 404  404  404  200  200  200  302  302"),
+    Route("page", "GET", "/organization/acme/teams/devs/",                  "302  404 404  404  404  200  200  200  302  302"),
+    Route("page", "GET", "/organization/acme/robots/",                      "302  404 404  404  404  403  403  200  302  302"),
+    Route("page", "GET", "/organization/acme/default-permissions/",         "302  404 404  404  404  403  403  200  302  302"),
+    Route("page", "GET", "/organization/acme/logs/",                        "302  404 404  404  404  403  403  200  302  302"),
+    Route("page", "GET", "/repository/new/",                                "302  200 200  200  200  200  200  200  302  302"),
+    Route("page", "GET", "/repository/acme/app/",                           "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "GET", "/repository/acme/app/settings/",                  "302  404 403  403  200  404  404  200  302  302"),
+    Route("page", "GET", "/static/wharf.css",                               "200  200 200  200  200  200  200  200  200  200"),
+    # GitHub sign-in (social-auth): starting it is a POST; a completion without GitHub's state goes back to
+    # the login page; disconnecting needs a signed-in user.
+    Route("page", "POST", "/login/github/",                                 "302  302 302  302  302  302  302  302  302  302"),
+    Route("page", "GET", "/complete/github/",                               "302  302 302  302  302  302  302  302  302  302"),
+    Route("page", "POST", "/disconnect/github/",                            "302  302 302  302  302  302  302  302  302  302"),
+    Route("page", "POST", "/disconnect/github/1/",                          "302  302 302  302  302  302  302  302  302  302"),
+    # IdP- and app-initiated sign-in are for SAML/OIDC backends; GitHub has neither.
+    Route("page", "GET", "/idp-launch/github/",                             "404  404 404  404  404  404  404  404  404  404"),
+    Route("page", "GET", "/app-launch/github/",                             "404  404 404  404  404  404  404  404  404  404"),
+    Route("page", "GET", "/admin/",                                         "302  302 302  302  302  302  302  302  302  302"),
 ]
 
 
@@ -121,6 +161,9 @@ COVERED_BY_PREFIX = ("admin/",)
 
 
 def test_every_route_is_in_the_matrix() -> None:
-    covered = {resolve(route.path.split("?")[0]).route for route in ROUTES}
+    from tests.api.test_matrix import MATRIX as API_MATRIX   # the REST API's rows live beside its tests
+
+    paths = [route.path for route in ROUTES] + [url.format(token_id=1) for _, url, _, _ in API_MATRIX]
+    covered = {resolve(path.split("?")[0]).route for path in paths}
     missing = sorted(r for r in _all_routes(get_resolver()) - covered if not r.startswith(COVERED_BY_PREFIX))
     assert not missing, "routes without a row in the authorization matrix:\n" + "\n".join(missing)
