@@ -161,7 +161,7 @@ COVERED_BY_PREFIX = ("admin/",)
 
 
 def test_every_route_is_in_the_matrix() -> None:
-    from tests.api.test_matrix import MATRIX as API_MATRIX   # the REST API's rows live beside its tests
+    from tests.api.test_matrix import MATRIX as API_MATRIX  # the REST API's rows live beside its tests
 
     paths = [route.path for route in ROUTES] + [url.format(token_id=1) for _, url, _, _ in API_MATRIX]
     covered = {resolve(path.split("?")[0]).route for path in paths}
