@@ -47,6 +47,7 @@ urlpatterns = [
     # Settings first. (So the overview of a repository whose name ends in "/settings" is shadowed by its
     # parent's settings page: a rare name, and only this page is affected, never /v2/.)
     re_path(rf"^repository/{REPOSITORY}/settings/$", repositories.repository_settings, name="repository_settings"),
+    re_path(rf"^repository/{REPOSITORY}/logs/$", repositories.repository_logs, name="repository_logs"),
     re_path(rf"^repository/{REPOSITORY}/$", repositories.repository, name="repository"),
     path("static/<path:path>", static),
 ]

@@ -96,6 +96,7 @@ ROUTES = [
     Route("page", "GET", "/repository/new/",                                "302  200 200  200  200  200  200  200  302  302"),
     Route("page", "GET", "/repository/acme/app/",                           "404  404 200  200  200  404  404  200  404  404"),
     Route("page", "GET", "/repository/acme/app/settings/",                  "302  404 403  403  200  404  404  200  302  302"),
+    Route("page", "GET", "/repository/acme/app/logs/",                      "302  404 403  403  200  404  404  200  302  302"),
     Route("page", "GET", "/static/wharf.css",                               "200  200 200  200  200  200  200  200  200  200"),
     # GitHub sign-in (social-auth): starting it is a POST; a completion without GitHub's state goes back to
     # the login page; disconnecting needs a signed-in user.

@@ -248,3 +248,20 @@ def test_deleting_a_repository_needs_its_full_name_typed(login_as: Login, alice:
     assert right.redirect_chain[-1][0] == "/" and "Deleted alice/tools/app." in messages_of(right)
     assert not Repository.objects.exists()
     assert LogEntry.objects.filter(kind="repo_delete", target="alice/tools/app").exists()
+
+
+# --- Logs ---------------------------------------------------------------------------------------------------------
+
+def test_the_repository_log_shows_its_entries_to_admins_only(login_as: Login, alice: User, bob: User) -> None:
+    repository = make_repository("alice/app")
+    grant(repository, "write", user=bob)
+    other = make_repository("alice/other")
+    LogEntry.objects.create(kind="push", actor="bob", repository=repository, repository_name="alice/app",
+                            target="v1", client_ip="10.1.2.3")
+    LogEntry.objects.create(kind="push", actor="bob", repository=other, repository_name="alice/other",
+                            target="elsewhere")
+
+    page = text(login_as(alice).get("/repository/alice/app/logs/"))
+
+    assert "v1" in page and "10.1.2.3" in page and "elsewhere" not in page
+    assert login_as(bob).get("/repository/alice/app/logs/").status_code == 403

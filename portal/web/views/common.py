@@ -22,6 +22,7 @@ from portal.accounts.models import User
 from portal.errors import ServiceError
 
 T = TypeVar("T")
+LOG_PAGE_SIZE = 50   # audit-log entries per page
 
 
 def principal(request: HttpRequest) -> Principal:

@@ -29,6 +29,7 @@ from portal.repositories.models import DefaultPermission
 from portal.web.forms import ConfirmForm, GrantForm, MemberForm, NameForm, TeamForm, TeamRoleForm
 from portal.web.views import robots
 from portal.web.views.common import (
+    LOG_PAGE_SIZE,
     Failed,
     Handler,
     act,
@@ -39,8 +40,6 @@ from portal.web.views.common import (
     principal,
 )
 from portal.web.views.grants import ROLE_NAMES, grant_rows
-
-LOG_PAGE_SIZE = 50
 
 
 def _organization(request: HttpRequest, name: str, admin: bool = False) -> tuple[Organization, int]:

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,11 +20,13 @@ from django.views.decorators.http import require_safe
 from portal import access
 from portal.access import Role
 from portal.accounts.models import Namespace, Organization
+from portal.audit.models import LogEntry
 from portal.errors import Forbidden, ServiceError
 from portal.repositories import services
 from portal.repositories.models import Repository
 from portal.web.forms import ConfirmForm, DescriptionForm, GrantForm, RepositoryForm, VisibilityForm
 from portal.web.views.common import (
+    LOG_PAGE_SIZE,
     Failed,
     Handler,
     act,
@@ -117,6 +120,16 @@ def repository_settings(request: HttpRequest, full_name: str) -> HttpResponse:
         "grant_form": GrantForm(), "roles": ROLE_NAMES, "delete_form": ConfirmForm(expected=repo.full_name),
     }
     return page(request, "web/repository_settings.html", context, outcome)
+
+
+@login_required
+@require_safe
+def repository_logs(request: HttpRequest, full_name: str) -> HttpResponse:
+    """The repository's audit log (pushes, pulls, tag and permission changes), for its admins."""
+    repo, _ = _repository(request, full_name, need=Role.ADMIN)
+    entries = LogEntry.objects.filter(repository=repo).order_by("-created_at", "-id")
+    log_page = Paginator(entries, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "web/repository_logs.html", {"repository": repo, "page": log_page})
 
 
 def _visibility(request: HttpRequest, repo: Repository) -> Failed | None:
