@@ -170,6 +170,8 @@ SPECTACULAR_SETTINGS = {
 WHARF_FAILED_LOGIN_WINDOW = env_int("WHARF_FAILED_LOGIN_WINDOW", 300)
 WHARF_FAILED_LOGINS_PER_ACCOUNT = env_int("WHARF_FAILED_LOGINS_PER_ACCOUNT", 10)
 WHARF_FAILED_LOGINS_PER_CLIENT = env_int("WHARF_FAILED_LOGINS_PER_CLIENT", 30)
+# Pull entries of the audit log are written in batches this often (0: each at once, as every other kind is).
+WHARF_AUDIT_FLUSH_SECONDS = float(env_str("WHARF_AUDIT_FLUSH_SECONDS", "1"))
 # How long a registry refresh token (docker's offline_token) stays valid.
 WHARF_REFRESH_TOKEN_TTL = env_int("WHARF_REFRESH_TOKEN_TTL", 30 * 24 * 3600)
 

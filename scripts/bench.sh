@@ -54,6 +54,9 @@ python3 "$REGBENCH" --url "http://127.0.0.1:$WHARF_PORT" --user regbench --passw
     --label wharf --server-pid "$server_pids" "${compare[@]}" \
     --json "$ROOT/bench/results/regbench-$stamp.json" "$@"
 
+# What each kind of credential costs (password, API token, robot token) at the token endpoint and the API.
+python3 bench/authbench.py --url "http://127.0.0.1:$WHARF_PORT" --user regbench --password "$password"
+
 # Bytes stream: a web worker's memory stays flat while a 1 GiB blob goes in and out.
 if [ -z "${SKIP_MEMPROBE:-}" ]; then
   python3 bench/memprobe.py --url "http://127.0.0.1:$WHARF_PORT" --user regbench --password "$password" \

@@ -10,3 +10,7 @@ from portal.settings import *  # noqa: E402,F403
 # Concurrent runs on one machine (a developer's and CI's, or parallel helpers) each get their own test
 # database rather than dropping each other's.
 DATABASES["default"]["TEST"] = {"NAME": f"test_wharf_{os.getpid()}"}  # noqa: F405
+
+# Pull entries of the audit log are written at once in tests, so that a test can read them straight after;
+# tests/auth/test_audit_batching.py covers the batched path.
+WHARF_AUDIT_FLUSH_SECONDS = 0

@@ -13,6 +13,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from portal import throttle
 from portal.access import Principal
 from portal.accounts import credentials
 from portal.accounts.models import User
@@ -57,8 +58,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         kind, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         if kind.lower() != "bearer":
             return None
+        # Wrong tokens count against the client like failed sign-ins (a Bearer token names no account).
+        try:
+            throttle.check(request, "")
+        except Throttled as error:
+            _raise(error)
         principal = credentials.api_token_principal(secret.strip(), request)
         if principal is None:
+            throttle.failed(request, "")
             raise exceptions.AuthenticationFailed("The API token is invalid, expired or revoked.")
         return _user_for(principal), principal
 

@@ -1,13 +1,21 @@
-"""The audit log: `record(kind, principal, ...)` writes one entry; the models import lazily (this is an app)."""
+"""The audit log: `record(kind, principal, ...)` writes one entry now; `record_soon` (pulls) writes it within a
+second, batched. The models import lazily, because this package is also a Django app."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
+import os
+import threading
+import time
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from portal.access import Principal
+
+log = logging.getLogger(__name__)
 
 # Kinds, for readers of the log (the API filters on them).
 KINDS = (
@@ -24,31 +32,107 @@ KINDS = (
 _SQL: list[str] = []
 
 
-def record(kind: str, principal: Principal | None, *, request: Any = None, namespace_id: int | None = None,
-           repository: Any = None, target: str = "", **detail: Any) -> None:
-    """Write one entry. `repository` is a Repository row (its namespace is taken from it)."""
-    from django.db import connection
-    from django.utils import timezone
-
+def _insert_sql() -> str:
     from portal.audit.models import LogEntry
-    from portal.db import write_transaction
 
     if not _SQL:
         _SQL.append(f"INSERT INTO {LogEntry._meta.db_table} (kind, actor, actor_kind, namespace_id, repository_id, "
                     "repository_name, target, detail, client_ip, created_at) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-    actor = principal.username if principal is not None else ""
-    actor_kind = principal.kind if principal is not None else "anonymous"
+    return _SQL[0]
+
+
+def _params(kind: str, principal: Principal | None, request: Any, namespace_id: int | None, repository: Any,
+            target: str, detail: dict[str, Any]) -> list[Any]:
+    from django.db import connection
+    from django.utils import timezone
+
     if repository is not None and namespace_id is None:
         namespace_id = repository.namespace_id
     ip = request.META.get("REMOTE_ADDR") if request is not None else None
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    params = [kind, actor, actor_kind, namespace_id, repository.pk if repository is not None else None,
-              repository.full_name if repository is not None else "", target[:255],
-              json.dumps(detail, default=str), ip or None, now]
-    # Raw SQL: a pull writes one of these, and the ORM's insert costs several times the statement. Outside
-    # a transaction, SQLite writers of this process queue (write_transaction) instead of polling the lock;
-    # inside one, the caller already holds the database's write lock.
+    return [kind, principal.username if principal is not None else "",
+            principal.kind if principal is not None else "anonymous", namespace_id,
+            repository.pk if repository is not None else None,
+            repository.full_name if repository is not None else "", target[:255],
+            json.dumps(detail, default=str), ip or None, connection.ops.adapt_datetimefield_value(timezone.now())]
+
+
+def record(kind: str, principal: Principal | None, *, request: Any = None, namespace_id: int | None = None,
+           repository: Any = None, target: str = "", **detail: Any) -> None:
+    """Write one entry. `repository` is a Repository row (its namespace is taken from it)."""
+    _write([_params(kind, principal, request, namespace_id, repository, target, detail)])
+
+
+def _write(rows: list[list[Any]]) -> None:
+    from django.db import connection
+
+    from portal.db import write_transaction
+
+    # Raw SQL: the ORM's insert costs several times the statement. Outside a transaction, SQLite writers of
+    # this process queue (write_transaction) instead of polling the lock; inside one, the caller already
+    # holds the database's write lock.
     context = nullcontext() if connection.in_atomic_block else write_transaction()
     with context, connection.cursor() as cursor:
-        cursor.execute(_SQL[0], params)
+        cursor.executemany(_insert_sql(), rows)
+
+
+# --- Batched entries ----------------------------------------------------------------------------------------------
+# Every manifest GET is a pull to log. Written one by one, each is a database write on the registry's hottest
+# read path (measured with SQLite: manifest GET p50 from 12 to 27 ms under 16 clients, as every pull queued
+# for the one writer). Pulls are collected per process and written each WHARF_AUDIT_FLUSH_SECONDS by one
+# thread in one transaction; a process killed outright loses at most that interval's pull entries, nothing
+# else (every other kind is written at once).
+
+_pending: list[list[Any]] = []
+_pending_lock = threading.Lock()
+_flusher_pid = 0
+
+
+def record_soon(kind: str, principal: Principal | None, *, request: Any = None, namespace_id: int | None = None,
+                repository: Any = None, target: str = "", **detail: Any) -> None:
+    """Like record(), but written by this process's flusher thread within WHARF_AUDIT_FLUSH_SECONDS."""
+    from django.conf import settings
+
+    interval = settings.WHARF_AUDIT_FLUSH_SECONDS
+    row = _params(kind, principal, request, namespace_id, repository, target, detail)
+    if interval <= 0:
+        _write([row])
+        return
+    with _pending_lock:
+        _pending.append(row)
+        _start_flusher(interval)
+
+
+def _start_flusher(interval: float) -> None:
+    global _flusher_pid
+    if _flusher_pid == os.getpid():   # one thread per process; a forked child starts its own
+        return
+    _flusher_pid = os.getpid()
+    threading.Thread(target=_flush_forever, args=(interval,), name="audit-flusher", daemon=True).start()
+
+
+def _flush_forever(interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        flush()
+
+
+def flush() -> int:
+    """Write the entries waiting in this process; returns how many."""
+    from django.db import connection
+
+    with _pending_lock:
+        rows = _pending[:]
+        _pending.clear()
+    if not rows:
+        return 0
+    try:
+        _write(rows)
+    except Exception:   # the database is away: say so, and keep serving (the entries are lost)
+        log.exception("could not write %d audit entries", len(rows))
+        connection.close()
+        return 0
+    return len(rows)
+
+
+atexit.register(flush)

@@ -24,8 +24,8 @@ def manifest(request: RegistryRequest, name: str, reference: str) -> HttpRespons
         return HttpResponse(status=202)
     found = services.get_manifest(request.repository, reference)
     if request.method == "GET":
-        audit.record("pull", request.principal, request=request, repository=request.repository, target=reference,
-                     digest=found.digest)
+        audit.record_soon("pull", request.principal, request=request, repository=request.repository,
+                          target=reference, digest=found.digest)
     headers = {"Docker-Content-Digest": found.digest, "ETag": f'"{found.digest}"',
                "Content-Length": str(found.size)}
     body = b"" if request.method == "HEAD" else bytes(found.content)
