@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "portal.api",
     "portal.web",
     "registry_api",
+    "scanning",
 ]
 
 MIDDLEWARE = [
@@ -197,6 +198,8 @@ WHARF_TOKEN_KEY_PATH = Path(env_str("WHARF_TOKEN_KEY_PATH", str(DATA_DIR / "keys
 WHARF_MAX_MANIFEST_BYTES = env_int("WHARF_MAX_MANIFEST_BYTES", 4 * 1024 * 1024)
 WHARF_UPLOAD_EXPIRY_SECONDS = env_int("WHARF_UPLOAD_EXPIRY_SECONDS", 24 * 3600)
 WHARF_TAGS_PAGE_MAX = env_int("WHARF_TAGS_PAGE_MAX", 10_000)
+# How long tag moves and deletions stay in a tag's history (and can be restored from).
+WHARF_TAG_HISTORY_DAYS = env_int("WHARF_TAG_HISTORY_DAYS", 14)
 
 # --- Celery ---------------------------------------------------------------------------------------------
 _broker_dir = DATA_DIR / "broker"
@@ -221,6 +224,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "purge-stale-uploads": {"task": "registry_api.tasks.purge_stale_uploads", "schedule": 3600.0},
     "checkpoint-sqlite": {"task": "registry_api.tasks.checkpoint_sqlite", "schedule": 30.0},
+    "expire-tags": {"task": "registry_api.tasks.expire_tags", "schedule": 60.0},
+    "prune-tag-history": {"task": "registry_api.tasks.prune_tag_history", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

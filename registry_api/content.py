@@ -42,6 +42,7 @@ class ParsedManifest:
     annotations: dict[str, str]
     blobs: list[str]        # config and layer digests the repository must hold
     manifests: list[str]    # child manifest digests (indexes) the repository must hold
+    image_size: int = 0     # an image's compressed size, config and layers (0 for an index)
 
 
 def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
@@ -76,7 +77,7 @@ def parse_manifest(body: bytes, content_type: str) -> ParsedManifest:
         layer.digest for layer in layers if layer.media_type not in NON_DISTRIBUTABLE and "urls" not in layer.raw
     ]
     return ParsedManifest(media_type, artifact_type or config.media_type, subject_digest, annotations,
-                          blobs, [])
+                          blobs, [], config.size + sum(layer.size for layer in layers))
 
 
 def _media_type(document: dict[str, Any], content_type: str) -> str:

@@ -45,6 +45,9 @@ class Manifest(models.Model):
     annotations = models.JSONField(default=dict, blank=True)
     content = models.BinaryField()
     size = models.BigIntegerField()
+    # What pulling the image moves: config and layers as pushed (compressed); 0 for an index, whose
+    # platforms each have their own.
+    image_size = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     blobs = models.ManyToManyField(Blob, related_name="manifests", blank=True)
     children = models.ManyToManyField("self", symmetrical=False, related_name="parents", blank=True)
@@ -62,9 +65,14 @@ class Tag(models.Model):
     name = ByteOrderCharField(max_length=128)
     manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tags")
     updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(null=True, blank=True)   # a periodic task deletes the tag then
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["repository", "name"], name="unique_tag")]
+        indexes = [
+            models.Index(fields=["repository", "-updated_at"], name="tag_recent"),
+            models.Index(fields=["expires_at"], name="tag_expiry", condition=models.Q(expires_at__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return self.name

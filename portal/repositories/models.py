@@ -48,6 +48,17 @@ def _one_grantee() -> models.Q:
     return (user & ~team & ~robot) | (~user & team & ~robot) | (~user & ~team & robot)
 
 
+class Star(models.Model):
+    """A user's bookmark of a repository (shown on the dashboard; counted on the repository page)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stars")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "repository"], name="star_unique")]
+
+
 class RepositoryPermission(models.Model):
     """A role on one repository, granted to exactly one user, team or robot."""
 

@@ -42,14 +42,16 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
         blob_ids, child_ids = ({}, {}) if manifest_id is not None else _references(repository, parsed)
         if manifest_id is None:
             fields = {"media_type": parsed.media_type, "artifact_type": parsed.artifact_type,
-                      "subject_digest": parsed.subject, "annotations": parsed.annotations, "content": body}
+                      "subject_digest": parsed.subject, "annotations": parsed.annotations, "content": body,
+                      "image_size": parsed.image_size}
             manifest_id = queries.add_manifest(repository, digest, fields, list(blob_ids.values()),
                                                list(child_ids.values()))
         if tag is not None:
             _point_tag(repository, tag, manifest_id, digest, actor_id)
         manifest = Manifest(id=manifest_id, repository=repository, digest=digest, media_type=parsed.media_type,
                             artifact_type=parsed.artifact_type, subject_digest=parsed.subject,
-                            annotations=parsed.annotations, content=body, size=len(body))
+                            annotations=parsed.annotations, content=body, size=len(body),
+                            image_size=parsed.image_size)
         transaction.on_commit(lambda: signals.manifest_pushed.send(Manifest, manifest=manifest, tag=tag))
     return manifest
 
