@@ -95,7 +95,8 @@ class TagEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["repository", "tag", "-created_at"], name="tag_event_lookup")]
+        indexes = [models.Index(fields=["repository", "tag", "-created_at"], name="tag_event_lookup"),
+                   models.Index(fields=["repository", "-created_at"], name="tag_event_recent")]
 
 
 class Upload(models.Model):

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from registry_api import services
+from registry_api.services import tags
 
 
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
@@ -32,11 +33,12 @@ def checkpoint_sqlite() -> str:
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=360, ignore_result=True)
 def expire_tags() -> int:
-    """Delete tags whose expiry has passed (recorded in their history, so they can be restored)."""
-    return 0
+    """Delete tags whose expiry has passed (recorded in their history, so they can be restored); a second run
+    at once finds nothing left to claim."""
+    return tags.expire_tags(timezone.now())
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=360, ignore_result=True)
 def prune_tag_history() -> int:
     """Forget tag history older than WHARF_TAG_HISTORY_DAYS."""
-    return 0
+    return tags.prune_tag_history(timezone.now() - timedelta(days=settings.WHARF_TAG_HISTORY_DAYS))

@@ -209,3 +209,95 @@ class LogEntrySerializer(serializers.Serializer):
     client_ip = serializers.IPAddressField(allow_null=True)
     created_at = serializers.DateTimeField()
 
+
+
+# --- Tags, their history, manifests and stars --------------------------------------------------------------
+
+class ScanSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["queued", "scanning", "done", "failed", "unsupported"])
+    critical = serializers.IntegerField()
+    high = serializers.IntegerField()
+    medium = serializers.IntegerField()
+    low = serializers.IntegerField()
+    unknown = serializers.IntegerField()
+
+
+class PlatformSerializer(serializers.Serializer):
+    os = serializers.CharField()
+    architecture = serializers.CharField()
+    variant = serializers.CharField()
+    digest = serializers.CharField()
+    size = serializers.IntegerField(source="image_size", help_text="The platform image's compressed size in bytes.")
+
+
+class TagSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    digest = serializers.CharField(help_text="The digest of the manifest the tag points at.")
+    media_type = serializers.CharField()
+    size = serializers.IntegerField(source="image_size",
+                                    help_text="Compressed size of config and layers in bytes (0 for an index).")
+    last_modified = serializers.DateTimeField(source="updated_at")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    scan = ScanSerializer(allow_null=True, help_text="The manifest's scan summary; null when not scanned.")
+    platforms = PlatformSerializer(many=True, help_text="For a manifest list or OCI index: one entry per platform.")
+
+
+class TagUpdateSerializer(serializers.Serializer):
+    manifest_digest = serializers.CharField(
+        required=False, max_length=200,
+        help_text="Point the tag at this manifest of the repository (creating the tag if need be).")
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="When the tag is removed (in the future); null clears it; absent leaves it as it is.")
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not data:
+            raise serializers.ValidationError("Give manifest_digest, expires_at, or both.")
+        return data
+
+
+class TagRestoreSerializer(serializers.Serializer):
+    manifest_digest = serializers.CharField(max_length=200,
+                                            help_text="A digest the tag pointed at, from its history.")
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    tag = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["pushed", "moved", "deleted"])
+    digest = serializers.CharField(help_text="Where the tag pointed after the event ('' once deleted).")
+    previous_digest = serializers.CharField(help_text="Where it pointed before ('' for a first push).")
+    actor = serializers.CharField(help_text="The user who did it; '' for a robot or Wharf itself (expiry).")
+    created_at = serializers.DateTimeField()
+    restorable_digest = serializers.CharField(
+        help_text="POST this to the tag's restore/ to undo the event; '' when there is nothing to restore.")
+
+
+class LayerSerializer(serializers.Serializer):
+    digest = serializers.CharField()
+    media_type = serializers.CharField()
+    size = serializers.IntegerField()
+    command = serializers.CharField(help_text="The build step that made the layer, from the image config.")
+
+
+class ManifestDetailSerializer(serializers.Serializer):
+    digest = serializers.CharField()
+    media_type = serializers.CharField()
+    artifact_type = serializers.CharField()
+    size = serializers.IntegerField(help_text="The manifest's own size in bytes.")
+    image_size = serializers.IntegerField(help_text="Compressed size of config and layers (0 for an index).")
+    created_at = serializers.DateTimeField()
+    tags = serializers.ListField(child=serializers.CharField(), help_text="Up to 100 tags on the manifest.")
+    layers = LayerSerializer(many=True)
+    config_digest = serializers.CharField()
+    labels = serializers.DictField(child=serializers.CharField())
+    annotations = serializers.DictField(child=serializers.CharField())
+    platforms = PlatformSerializer(many=True)
+    referrers = serializers.ListField(child=serializers.DictField(),
+                                      help_text="Descriptors of manifests whose subject is this one.")
+    os = serializers.CharField()
+    architecture = serializers.CharField()
+
+
+class StarSerializer(serializers.Serializer):
+    repository = serializers.CharField()
+    starred = serializers.BooleanField()

@@ -1,8 +1,12 @@
 """The REST API's routes under /api/v1/.
 
 Repository names contain slashes (acme/tools/builder), so their routes are regular expressions and the
-routes with a fixed suffix (permissions/, logs/) come before the bare repository: a repository whose name
-ends in /permissions or /logs is reached through the registry and the pages, not through these routes.
+routes with a fixed suffix (tags/, manifests/, history/, star/, permissions/, logs/) come before the bare
+repository: the first pattern that matches wins. So a repository whose name ends in /permissions, /logs,
+/history, /star or /tags, or in /tags/<x>, /manifests/<x>, /tags/<x>/history or /tags/<x>/restore, is
+shadowed here by its parent's route (`acme/app/tags/` lists the tags of acme/app, never describes a repository
+named acme/app/tags); such repositories are reached through the registry and the pages. Among the tag routes,
+a tag's own routes come first, so that tags named "history", "star" or "tags" are still tags of acme/app.
 """
 
 from __future__ import annotations
@@ -10,16 +14,24 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from portal.api import logs, organizations, repositories, robots, teams, user
+from portal.api import logs, manifests, organizations, repositories, robots, stars, tags, teams, user
 from portal.api.base import not_found
 
 NS = r"(?P<namespace>[^/]+)"
 REPO = rf"^repositories/{NS}/(?P<name>[^/]+(?:/[^/]+)*?)"
 ORG = r"^organizations/(?P<organization>[^/]+)"
 GRANT = r"(?P<kind>[^/]+)/(?P<who>[^/]+)"
+TAG = r"(?P<tag>[^/]+)"
 
 urlpatterns = [
     path("repositories/", repositories.RepositoryList.as_view()),
+    re_path(rf"{REPO}/tags/{TAG}/history/$", tags.TagHistory.as_view()),
+    re_path(rf"{REPO}/tags/{TAG}/restore/$", tags.TagRestore.as_view()),
+    re_path(rf"{REPO}/tags/{TAG}/$", tags.TagDetail.as_view()),
+    re_path(rf"{REPO}/tags/$", tags.TagList.as_view()),
+    re_path(rf"{REPO}/manifests/(?P<digest>[^/]+)/$", manifests.ManifestDetail.as_view()),
+    re_path(rf"{REPO}/history/$", tags.RepositoryHistory.as_view()),
+    re_path(rf"{REPO}/star/$", stars.Star.as_view()),
     re_path(rf"{REPO}/permissions/{GRANT}/$", repositories.PermissionDetail.as_view()),
     re_path(rf"{REPO}/permissions/$", repositories.PermissionList.as_view()),
     re_path(rf"{REPO}/logs/$", logs.RepositoryLogs.as_view()),
@@ -42,6 +54,7 @@ urlpatterns = [
 
     path("user/", user.CurrentUser.as_view()),
     path("user/tokens/", user.TokenList.as_view()),
+    path("user/starred/", stars.StarredList.as_view()),
     re_path(r"^user/tokens/(?P<token_id>[0-9]{1,18})/$", user.TokenDetail.as_view()),
 
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -26,7 +26,7 @@ KINDS = (
     "org_create", "org_delete", "team_create", "team_update", "team_delete", "team_member_add",
     "team_member_remove", "default_permission_set", "default_permission_delete",
     "repo_create", "repo_delete", "repo_visibility", "repo_update", "permission_set", "permission_delete",
-    "push", "pull", "tag_delete", "manifest_delete",
+    "push", "pull", "tag_delete", "tag_create", "tag_expiry", "tag_restore", "manifest_delete",
 )
 
 _SQL: list[str] = []

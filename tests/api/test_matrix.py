@@ -15,16 +15,23 @@ from portal.accounts.models import ApiToken
 from portal.api import urls as api_urls
 from portal.api.base import ApiView
 from tests.api.conftest import PERSONAS, error_of, rolled_back
+from tests.factories import sha256
+from tests.registry_api.tagged import image, push_image
 
 ADMIN = "404 404 403 403 {ok} 403 404 {ok} 403 403"        # repository admins (private repo: others see nothing)
 READ = "404 404 200 200 200 200 404 200 200 200"
 ORG_MEMBER = "401 403 403 403 403 200 200 200 403 200"
 ORG_ADMIN = "401 403 403 403 403 403 403 {ok} 403 403"
 PERSON = "401 {ok} {ok} {ok} {ok} {ok} {ok} {ok} 403 403"   # people with full rights (user:admin, org:admin)
+WRITE = "404 404 403 {ok} {ok} 403 404 {ok} 403 403"        # repository writers (the token only reads)
+STAR = "404 404 {ok} {ok} {ok} {ok} 404 {ok} 403 {ok}"      # people who read acme/app (robots have no stars)
 
 REPO = "/api/v1/repositories/acme/app"
 ORG = "/api/v1/organizations/acme"
 ROBOTS = "/api/v1/namespaces/acme/robots"
+# acme/app's v1 was pushed on OLD and moved to NEW (see `tagged`), so it has a history to restore.
+OLD, NEW = (sha256(image(seed)[1]) for seed in ("old", "new"))
+TAG_ROUTES = ("/tags/", "/manifests/", "/history/")
 
 MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("get", "/api/v1/repositories/", None, "200 " * 10),
@@ -37,6 +44,19 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("put", f"{REPO}/permissions/users/olivia/", {"role": "read"}, ADMIN.format(ok=200)),
     ("delete", f"{REPO}/permissions/users/rita/", None, ADMIN.format(ok=204)),
     ("get", f"{REPO}/logs/", None, ADMIN.format(ok=200)),
+    ("get", f"{REPO}/tags/", None, READ),
+    ("get", "/api/v1/repositories/acme/site/tags/", None, "200 " * 10),
+    ("get", f"{REPO}/tags/v1/", None, READ),
+    ("put", f"{REPO}/tags/v2/", {"manifest_digest": NEW}, WRITE.format(ok=201)),
+    ("put", f"{REPO}/tags/v1/", {"manifest_digest": OLD}, WRITE.format(ok=200)),
+    ("delete", f"{REPO}/tags/v1/", None, WRITE.format(ok=204)),
+    ("get", f"{REPO}/tags/v1/history/", None, READ),
+    ("post", f"{REPO}/tags/v1/restore/", {"manifest_digest": OLD}, WRITE.format(ok=200)),
+    ("get", f"{REPO}/history/", None, READ),
+    ("get", f"{REPO}/manifests/{NEW}/", None, READ),
+    ("put", f"{REPO}/star/", None, STAR.format(ok=200)),
+    ("delete", f"{REPO}/star/", None, STAR.format(ok=204)),
+    ("put", "/api/v1/repositories/acme/site/star/", None, "401 200 200 200 200 200 200 200 403 200"),
 
     ("post", "/api/v1/organizations/", {"name": "neworg"}, PERSON.format(ok=201)),
     ("get", f"{ORG}/", None, "200 " * 10),
@@ -66,11 +86,22 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("post", "/api/v1/user/tokens/", {"name": "ci", "scopes": ["repo:read"]}, PERSON.format(ok=201)),
     # alice's token: only she may revoke it; to every other person it does not exist.
     ("delete", "/api/v1/user/tokens/{token_id}/", None, "401 404 404 404 404 404 404 204 403 403"),
+    ("get", "/api/v1/user/starred/", None, "401" + " 200" * 7 + " 403 200"),
 ]
 
+
+@pytest.fixture
+def tagged(world, client):
+    """acme/app's tag v1, pushed on OLD and moved to NEW."""
+    assert push_image(client, world.app, "v1", "old") == OLD
+    assert push_image(client, world.app, "v1", "new") == NEW
+
+
 @pytest.mark.parametrize(("method", "url", "body", "codes"), MATRIX, ids=[f"{m.upper()} {u}" for m, u, _, _ in MATRIX])
-def test_route_answers_each_persona_as_the_matrix_says(world, as_, method, url, body, codes):
+def test_route_answers_each_persona_as_the_matrix_says(world, as_, request, method, url, body, codes):
     url = url.format(token_id=ApiToken.objects.get(user=world.users["owner"], name="read-only").pk)
+    if any(route in url for route in TAG_ROUTES):
+        request.getfixturevalue("tagged")
     answers = {}
     for persona in PERSONAS:
         with rolled_back():
