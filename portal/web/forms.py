@@ -101,16 +101,44 @@ class RevokeGrantForm(forms.Form):
     who = forms.CharField()
 
 
+# How a new repository gets its first image. Only "empty" works until the builds issue wires up the others.
+STARTS = [("empty", "Empty: push an image to it"),
+          ("github", "Linked to a GitHub repository: build on every push"),
+          ("dockerfile", "From an uploaded Dockerfile: build it once")]
+BUILD_STARTS = {"github", "dockerfile"}
+NOT_YET = "Builds are not yet set up on this Wharf: create the repository empty and push an image to it."
+
+
+class StartSelect(forms.RadioSelect):
+    """Radio buttons whose build options are shown but cannot be picked yet."""
+
+    def create_option(self, name: str, value: Any, label: Any, selected: Any, index: int,
+                      subindex: int | None = None, attrs: dict[str, Any] | None = None) -> dict[str, Any]:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in BUILD_STARTS:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class RepositoryForm(forms.Form):
     namespace = forms.ChoiceField(choices=[])
     name = forms.CharField(max_length=255, help_text="Lower-case letters, digits and . _ - / separators.")
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
+                                  help_text="Markdown: **bold**, `code`, [links](https://example.com), lists.")
     visibility = forms.ChoiceField(choices=VISIBILITIES, initial=Visibility.PRIVATE.value,
                                    widget=forms.RadioSelect)
+    start = forms.ChoiceField(choices=STARTS, initial="empty", required=False, widget=StartSelect,
+                              label="How to start")
 
     def __init__(self, *args: Any, namespaces: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["namespace"].choices = [(name, name) for name in namespaces]  # type: ignore[attr-defined]
+
+    def clean_start(self) -> str:
+        value: str = self.cleaned_data.get("start") or "empty"
+        if value in BUILD_STARTS:   # a hand-made POST: the browser cannot pick a disabled option
+            raise forms.ValidationError(NOT_YET)
+        return value
 
 
 class VisibilityForm(forms.Form):
@@ -135,3 +163,39 @@ class ConfirmForm(forms.Form):
         if value != self.expected:
             raise forms.ValidationError(f"Type '{self.expected}' to confirm.")
         return value
+
+
+# --- Tags ---------------------------------------------------------------------------------------------------------
+# Tag names and digests are checked by registry_api.services.tags, whose messages the page shows; the forms
+# only bound their length.
+
+class TagFilterForm(forms.Form):
+    filter = forms.CharField(required=False, max_length=128, label="Filter tags",
+                             widget=forms.TextInput(attrs={"placeholder": "part of a tag name", "type": "search"}))
+
+
+class TagForm(forms.Form):
+    """Delete: the tag's name."""
+
+    tag = forms.CharField(max_length=1000)
+
+
+class RetagForm(forms.Form):
+    """Add a tag (or move one) to the manifest that the row's tag points at."""
+
+    tag = forms.CharField(max_length=1000, widget=forms.HiddenInput)
+    digest = forms.CharField(max_length=300, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=1000, label="New tag")
+
+
+class ExpiryForm(forms.Form):
+    tag = forms.CharField(max_length=1000, widget=forms.HiddenInput)
+    expires_at = forms.DateTimeField(
+        label="Expires (UTC)", input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        error_messages={"required": "Pick a date and time, or use Clear to keep the tag."},
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+
+
+class RestoreForm(forms.Form):
+    tag = forms.CharField(max_length=1000)
+    digest = forms.CharField(max_length=300)

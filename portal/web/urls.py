@@ -8,9 +8,11 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import path, re_path
 
-from portal.web.views import accounts, organizations, repositories, settings
+from portal.web.views import accounts, dashboard, organizations, repositories, settings, tags
 
 REPOSITORY = r"(?P<full_name>[a-z0-9][a-z0-9._/-]*?)"
+# A digest never holds "/", and a repository name never holds ":", so the two cannot be confused.
+DIGEST = r"(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)"
 
 
 def static(request: HttpRequest, path: str) -> HttpResponseBase:
@@ -20,7 +22,8 @@ def static(request: HttpRequest, path: str) -> HttpResponseBase:
 
 
 urlpatterns = [
-    path("", repositories.home, name="home"),
+    path("", dashboard.home, name="home"),
+    path("search/", dashboard.search, name="search"),
     path("signup/", accounts.signup, name="signup"),
     path("login/", accounts.login, name="login"),
     path("logout/", accounts.logout, name="logout"),
@@ -44,10 +47,15 @@ urlpatterns = [
          name="organization_default_permissions"),
     path("organization/<str:name>/logs/", organizations.logs, name="organization_logs"),
     path("repository/new/", repositories.repository_new, name="repository_new"),
-    # Settings first. (So the overview of a repository whose name ends in "/settings" is shadowed by its
-    # parent's settings page: a rare name, and only this page is affected, never /v2/.)
+    # The sub-pages first. (So the overview of a repository whose name ends in "/settings", "/tags" and so on
+    # is shadowed by its parent's sub-page: a rare name, and only the pages are affected, never /v2/.)
     re_path(rf"^repository/{REPOSITORY}/settings/$", repositories.repository_settings, name="repository_settings"),
     re_path(rf"^repository/{REPOSITORY}/logs/$", repositories.repository_logs, name="repository_logs"),
+    re_path(rf"^repository/{REPOSITORY}/tags/$", tags.tags, name="repository_tags"),
+    re_path(rf"^repository/{REPOSITORY}/history/$", tags.history, name="repository_history"),
+    re_path(rf"^repository/{REPOSITORY}/builds/$", tags.builds, name="repository_builds"),
+    re_path(rf"^repository/{REPOSITORY}/star/$", dashboard.star, name="repository_star"),
+    re_path(rf"^repository/{REPOSITORY}/manifest/{DIGEST}/$", tags.manifest, name="repository_manifest"),
     re_path(rf"^repository/{REPOSITORY}/$", repositories.repository, name="repository"),
     path("static/<path:path>", static),
 ]

@@ -23,11 +23,13 @@ import pytest
 from django.urls import get_resolver, resolve
 from django.urls.resolvers import URLPattern, URLResolver
 
-from tests.matrix.world import PERSONAS, World, build_world
+from tests.factories import sha256
+from tests.matrix.world import INDEX, PERSONAS, World, build_world
 
 UNKNOWN = "sha256:" + "0" * 64
 UPLOAD = "00000000-0000-4000-8000-000000000000"
 FULL = "repository:acme/app:pull,push,delete"
+MANIFEST = sha256(INDEX)   # what acme/app:v1 points at
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,21 @@ ROUTES = [
     Route("page", "GET", "/repository/acme/app/",                           "404  404 200  200  200  404  404  200  404  404"),
     Route("page", "GET", "/repository/acme/app/settings/",                  "302  404 403  403  200  404  404  200  302  302"),
     Route("page", "GET", "/repository/acme/app/logs/",                      "302  404 403  403  200  404  404  200  302  302"),
+    # Repository pages (issue 4): reading needs read; tag changes need write (a reader's POST is a 403 and
+    # changes nothing); starring needs a signed-in person who may read. A POST whose form the services refuse
+    # (restore to a digest the tag never had) is drawn again with its message: 400.
+    Route("page", "GET", "/search/?q=app",                                  "200  200 200  200  200  200  200  200  200  200"),
+    Route("page", "GET", "/repository/acme/app/tags/",                      "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "POST", "/repository/acme/app/tags/",                     "404  404 403  302  302  404  404  302  404  404",
+          body="form:action=delete&tag=v1"),
+    Route("page", "GET", "/repository/acme/app/history/",                   "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "POST", "/repository/acme/app/history/",                  "404  404 403  400  400  404  404  400  404  404",
+          body=f"form:action=restore&tag=v1&digest={UNKNOWN}"),
+    Route("page", "GET", f"/repository/acme/app/manifest/{MANIFEST}/",      "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "GET", f"/repository/acme/app/manifest/{UNKNOWN}/",       "404  404 404  404  404  404  404  404  404  404"),
+    Route("page", "GET", "/repository/acme/app/builds/",                    "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "POST", "/repository/acme/app/star/",                     "302  404 302  302  302  404  404  302  302  302",
+          body="form:action=star"),
     Route("page", "GET", "/static/wharf.css",                               "200  200 200  200  200  200  200  200  200  200"),
     # GitHub sign-in (social-auth): starting it is a POST; a completion without GitHub's state goes back to
     # the login page; disconnecting needs a signed-in user.
@@ -117,7 +134,7 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
 
 
 def _call(client, world: World, route: Route, persona_name: str):  # type: ignore[no-untyped-def]
-    from tests.matrix.world import INDEX, INDEX_TYPE
+    from tests.matrix.world import INDEX_TYPE
 
     persona = world.personas[persona_name]
     headers: dict[str, str] = {}
@@ -130,6 +147,8 @@ def _call(client, world: World, route: Route, persona_name: str):  # type: ignor
     kwargs: dict[str, object] = {}
     if route.body == "index":
         kwargs = {"data": INDEX, "content_type": INDEX_TYPE}
+    elif route.body is not None and route.body.startswith("form:"):   # a page's form, as a browser posts it
+        kwargs = {"data": route.body.removeprefix("form:"), "content_type": "application/x-www-form-urlencoded"}
     elif route.body is not None:
         kwargs = {"data": route.body, "content_type": "application/json"}
     return client.generic(route.method, route.path, **kwargs, **headers)

@@ -10,6 +10,7 @@ from django.test import Client
 
 from portal.accounts.models import TeamRole, User
 from tests.factories import make_api_token, make_organization, make_repository, make_robot, make_team
+from tests.web.images import make_image
 
 pytestmark = pytest.mark.django_db
 Login = Callable[[User], Client]
@@ -19,18 +20,33 @@ SIGNED_IN_PAGES = [
     "/", "/settings/", "/settings/password/", "/settings/robots/", "/organizations/new/", "/repository/new/",
     "/organization/acme/", "/organization/acme/teams/", "/organization/acme/teams/owners/",
     "/organization/acme/robots/", "/organization/acme/default-permissions/", "/organization/acme/logs/",
-    "/repository/acme/app/", "/repository/acme/app/settings/",
+    "/repository/acme/app/", "/repository/acme/app/settings/", "/repository/acme/app/logs/",
+    "/repository/acme/app/tags/", "/repository/acme/app/history/", "/repository/acme/app/builds/",
+    "/repository/acme/app/manifest/MANIFEST/", "/search/?q=app",
 ]
-ANONYMOUS_PAGES = ["/", "/login/", "/signup/", "/password-reset/", "/password-reset/sent/", "/password-reset/done/"]
+# Pages anyone may open (a private repository's answer 404 to strangers instead of asking them to sign in).
+OPEN_PAGES = {"/", "/search/?q=app"} | {url for url in SIGNED_IN_PAGES if url.startswith("/repository/acme/app/")
+                                        and not url.endswith(("settings/", "logs/"))}
+ANONYMOUS_PAGES = ["/", "/login/", "/signup/", "/password-reset/", "/password-reset/sent/", "/password-reset/done/",
+                   "/search/?q=app"]
 
 
 @pytest.fixture
 def world(alice: User, bob: User) -> None:
     organization = make_organization("acme", alice)
     make_team(organization, "devs", TeamRole.MEMBER, bob)
-    make_repository("acme/app")
+    tags = make_repository("acme/app")
+    make_image(tags, "v1")   # so that the tags page draws its per-tag forms
     make_robot("acme", "ci")
     make_api_token(alice, "repo:read")
+
+
+def manifest_url(url: str) -> str:
+    from registry_api.models import Tag
+
+    if "MANIFEST" not in url:
+        return url
+    return url.replace("MANIFEST", Tag.objects.get(repository__full_name="acme/app", name="v1").manifest.digest)
 
 
 def post_forms(html: str) -> list[str]:
@@ -40,7 +56,7 @@ def post_forms(html: str) -> list[str]:
 @pytest.mark.parametrize("url", SIGNED_IN_PAGES)
 def test_signed_in_pages_render_and_every_form_has_a_csrf_token(login_as: Login, world: None, alice: User,
                                                                 url: str) -> None:
-    response = login_as(alice).get(url)
+    response = login_as(alice).get(manifest_url(url))
 
     assert response.status_code == 200
     forms = post_forms(response.content.decode())
@@ -56,7 +72,7 @@ def test_anonymous_pages_render_and_every_form_has_a_csrf_token(client: Client, 
     assert all('name="csrfmiddlewaretoken"' in form for form in post_forms(response.content.decode()))
 
 
-@pytest.mark.parametrize("url", [url for url in SIGNED_IN_PAGES if url not in ("/", "/repository/acme/app/")])
+@pytest.mark.parametrize("url", [url for url in SIGNED_IN_PAGES if url not in OPEN_PAGES])
 def test_pages_send_anonymous_visitors_to_sign_in(client: Client, world: None, url: str) -> None:
     response = client.get(url)
 
@@ -69,6 +85,8 @@ def test_read_only_pages_refuse_a_post(login_as: Login, world: None, alice: User
     assert client.post("/").status_code == 405
     assert client.post("/repository/acme/app/").status_code == 405
     assert client.post("/organization/acme/logs/").status_code == 405
+    assert client.post("/repository/acme/app/builds/").status_code == 405
+    assert client.post(manifest_url("/repository/acme/app/manifest/MANIFEST/")).status_code == 405
 
 
 def test_a_post_without_the_csrf_token_is_refused(alice: User) -> None:

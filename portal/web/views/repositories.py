@@ -1,29 +1,32 @@
-"""The home page, and repository pages: create, overview, settings.
+"""Repository pages: create, overview, settings, usage logs.
 
 A repository the caller may not read answers 404 exactly as a missing one does (no name echoed, same
-template); a reader or writer who opens the settings gets 403.
+template); a caller who may read it but lacks the role a page or action needs gets 403.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Max, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
 from portal import access
 from portal.access import Role
-from portal.accounts.models import Namespace, Organization
+from portal.accounts.models import Namespace
 from portal.audit.models import LogEntry
 from portal.errors import Forbidden, ServiceError
-from portal.repositories import services
+from portal.repositories import services, stars
 from portal.repositories.models import Repository
+from portal.web import markdown
 from portal.web.forms import ConfirmForm, DescriptionForm, GrantForm, RepositoryForm, VisibilityForm
 from portal.web.views.common import (
     LOG_PAGE_SIZE,
@@ -38,40 +41,77 @@ from portal.web.views.common import (
     user_of,
 )
 from portal.web.views.grants import ROLE_NAMES, grant_rows
+from registry_api.models import Blob, Manifest, Tag
+from registry_api.services import tags as tag_services
+
+NEEDS = {Role.WRITE: "Only people who may push to this repository may change its tags.",
+         Role.ADMIN: "Only the repository's admins may change its settings."}
+RECENT_TAGS = 5
 
 
-@require_safe
-def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return render(request, "web/landing.html")
-    user = user_of(request)
-    # Repositories the user is involved in, not every public one: their own, granted, or their organizations'.
-    mine = (Q(namespace__user_id=user.pk) | Q(permissions__user_id=user.pk)
-            | Q(permissions__team__memberships__user_id=user.pk)
-            | Q(namespace__organization__teams__memberships__user_id=user.pk))
-    involved = Repository.objects.filter(mine).values("id")
-    repositories = (access.readable_repositories(principal(request)).filter(id__in=involved)
-                    .select_related("namespace").order_by("full_name"))
-    organizations = Organization.objects.filter(teams__memberships__user=user).distinct().order_by("name")
-    return render(request, "web/home.html", {"repositories": repositories, "organizations": organizations})
-
-
-def _repository(request: HttpRequest, full_name: str, need: Role = Role.READ) -> tuple[Repository, Role]:
+def get_repository(request: HttpRequest, full_name: str, need: Role = Role.READ) -> tuple[Repository, Role]:
+    """The repository and the caller's role on it: 404 unless the caller may read it (as for a missing one),
+    403 when it may read but lacks `need`."""
     repository = Repository.objects.select_related("namespace").filter(full_name=full_name).first()
     role = access.repository_role(principal(request), repository, full_name) if repository else Role.NONE
     if repository is None or role < Role.READ:
         raise Http404("No such repository.")
     if role < need:
-        raise PermissionDenied("Only the repository's admins may change its settings.")
+        raise PermissionDenied(NEEDS.get(need, "You may not do that."))
     return repository, role
+
+
+@dataclass
+class Pull:
+    """A pull command shown with a copy button."""
+
+    id: str
+    label: str
+    command: str
+
+
+def pull_commands(host: str, repository: Repository, tag: str, digest: str) -> list[Pull]:
+    """podman and docker, by tag and (when there is an image) by digest."""
+    image = f"{host}/{repository.full_name}"
+    commands = [Pull("pull-podman-tag", "podman, by tag", f"podman pull {image}:{tag}"),
+                Pull("pull-docker-tag", "docker, by tag", f"docker pull {image}:{tag}")]
+    if digest:
+        commands += [Pull("pull-podman-digest", "podman, by digest", f"podman pull {image}@{digest}"),
+                     Pull("pull-docker-digest", "docker, by digest", f"docker pull {image}@{digest}")]
+    return commands
+
+
+def stored_size(repository: Repository) -> int:
+    """Bytes of the distinct blobs (configs and compressed layers) of the images its tags point at, each blob
+    counted once however many images share it; an index counts through its platforms' images."""
+    # Semi-joins (IN subqueries), not joins: a manifest with many tags must not be counted many times.
+    tagged = Tag.objects.filter(repository=repository).values("manifest_id")
+    children = Manifest.children.through.objects.filter(from_manifest_id__in=tagged).values("to_manifest_id")
+    blob_ids = Manifest.blobs.through.objects.filter(Q(manifest_id__in=tagged) | Q(manifest_id__in=children))
+    return int(Blob.objects.filter(id__in=blob_ids.values("blob_id")).aggregate(total=Sum("size"))["total"] or 0)
+
+
+def last_push(repository: Repository) -> datetime | None:
+    """When a tag last changed: the newest Tag.updated_at (one row of the tag_recent index)."""
+    value: datetime | None = Tag.objects.filter(repository=repository).aggregate(last=Max("updated_at"))["last"]
+    return value
 
 
 @require_safe
 def repository(request: HttpRequest, full_name: str) -> HttpResponse:
-    repo, role = _repository(request, full_name)
+    repo, role = get_repository(request, full_name)
+    recent = tag_services.tag_page(repo, per_page=RECENT_TAGS)
+    shown = next((row for row in recent.rows if row.name == "latest"), recent.rows[0] if recent.rows else None)
+    host = request.get_host()
+    user = request.user
     return render(request, "web/repository.html", {
-        "repository": repo, "is_admin": role >= Role.ADMIN, "role": role.name.lower(),
-        "pull": f"podman pull {request.get_host()}/{repo.full_name}",
+        "repository": repo, "role": role.name.lower(), "may_write": role >= Role.WRITE, "is_admin": role >= Role.ADMIN,
+        "tab": "overview", "description": markdown.render(repo.description), "recent": recent, "shown": shown,
+        "pulls": pull_commands(host, repo, shown.name if shown else "latest", shown.digest if shown else ""),
+        "push": f"podman push IMAGE {host}/{repo.full_name}:TAG", "login": f"podman login {host}",
+        "size": stored_size(repo) if recent.total else 0, "last_push": last_push(repo) if recent.total else None,
+        "star_count": repo.stars.count(),
+        "starred": user.is_authenticated and stars.is_starred(user_of(request), repo),
     })
 
 
@@ -107,13 +147,13 @@ def repository_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def repository_settings(request: HttpRequest, full_name: str) -> HttpResponse:
-    repo, _ = _repository(request, full_name, need=Role.ADMIN)
+    repo, _ = get_repository(request, full_name, need=Role.ADMIN)
     outcome = handle_post(request, SETTINGS_HANDLERS, repo)
     if isinstance(outcome, HttpResponse):
         return outcome
     permissions = repo.permissions.select_related("user", "team", "robot")
     context: dict[str, Any] = {
-        "repository": repo, "rows": grant_rows(permissions, repo.namespace),
+        "repository": repo, "tab": "settings", "is_admin": True, "rows": grant_rows(permissions, repo.namespace),
         "is_organization": repo.namespace.organization_id is not None,
         "visibility_form": VisibilityForm(initial={"visibility": repo.visibility}),
         "description_form": DescriptionForm(initial={"description": repo.description}),
@@ -126,10 +166,11 @@ def repository_settings(request: HttpRequest, full_name: str) -> HttpResponse:
 @require_safe
 def repository_logs(request: HttpRequest, full_name: str) -> HttpResponse:
     """The repository's audit log (pushes, pulls, tag and permission changes), for its admins."""
-    repo, _ = _repository(request, full_name, need=Role.ADMIN)
+    repo, _ = get_repository(request, full_name, need=Role.ADMIN)
     entries = LogEntry.objects.filter(repository=repo).order_by("-created_at", "-id")
     log_page = Paginator(entries, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "web/repository_logs.html", {"repository": repo, "page": log_page})
+    return render(request, "web/repository_logs.html", {"repository": repo, "page": log_page, "tab": "logs",
+                                                        "is_admin": True})
 
 
 def _visibility(request: HttpRequest, repo: Repository) -> Failed | None:
