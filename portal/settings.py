@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.timing.server_timing",   # first: its Server-Timing header covers the whole stack
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -173,6 +174,8 @@ WHARF_FAILED_LOGINS_PER_ACCOUNT = env_int("WHARF_FAILED_LOGINS_PER_ACCOUNT", 10)
 WHARF_FAILED_LOGINS_PER_CLIENT = env_int("WHARF_FAILED_LOGINS_PER_CLIENT", 30)
 # Pull entries of the audit log are written in batches this often (0: each at once, as every other kind is).
 WHARF_AUDIT_FLUSH_SECONDS = float(env_str("WHARF_AUDIT_FLUSH_SECONDS", "1"))
+# `Server-Timing: app;dur=…` on pages and API answers (portal/timing.py); `make bench` turns it on.
+WHARF_SERVER_TIMING = env_bool("WHARF_SERVER_TIMING", False)
 # How long a registry refresh token (docker's offline_token) stays valid.
 WHARF_REFRESH_TOKEN_TTL = env_int("WHARF_REFRESH_TOKEN_TTL", 30 * 24 * 3600)
 
