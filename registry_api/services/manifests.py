@@ -47,7 +47,7 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
             manifest_id = queries.add_manifest(repository, digest, fields, list(blob_ids.values()),
                                                list(child_ids.values()))
         if tag is not None:
-            _point_tag(repository, tag, manifest_id, digest, actor_id)
+            point_tag(repository, tag, manifest_id, digest, actor_id)
         manifest = Manifest(id=manifest_id, repository=repository, digest=digest, media_type=parsed.media_type,
                             artifact_type=parsed.artifact_type, subject_digest=parsed.subject,
                             annotations=parsed.annotations, content=body, size=len(body),
@@ -67,16 +67,19 @@ def _references(repository: Repository, parsed: content.ParsedManifest) -> tuple
     return blob_ids, child_ids
 
 
-def _point_tag(repository: Repository, name: str, manifest_id: int, digest: str, actor_id: int | None) -> None:
+def point_tag(repository: Repository, name: str, manifest_id: int, digest: str, actor_id: int | None) -> None:
+    """Point the tag at the manifest (inside the caller's write transaction) and record the move."""
     previous = queries.current_tag(repository, name)
     if previous == digest:
         return
     queries.set_tag(repository, name, manifest_id)   # an upsert: a concurrent first push cannot fail it
     kind = TagEvent.Kind.PUSHED if previous is None else TagEvent.Kind.MOVED
-    _record(repository, name, kind, digest, previous or "", actor_id)
+    record_tag_event(repository, name, kind, digest, previous or "", actor_id)
 
 
-def _record(repository: Repository, tag: str, kind: str, digest: str, previous: str, actor_id: int | None) -> None:
+def record_tag_event(repository: Repository, tag: str, kind: str, digest: str, previous: str,
+                     actor_id: int | None) -> None:
+    """One line of the tag history, and the tag_changed signal once the transaction commits."""
     queries.record_tag_event(repository, tag, kind, digest, previous, actor_id)
     transaction.on_commit(lambda: signals.tag_changed.send(
         Tag, repository=repository, tag=tag, digest=digest, previous=previous))
@@ -97,7 +100,7 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
             if manifest is None:
                 raise ManifestUnknown(detail={"reference": reference})
             for tag_name in manifest.tags.values_list("name", flat=True):
-                _record(repository, tag_name, TagEvent.Kind.DELETED, "", reference, actor_id)
+                record_tag_event(repository, tag_name, TagEvent.Kind.DELETED, "", reference, actor_id)
             manifest.delete()
             transaction.on_commit(lambda: signals.manifest_deleted.send(
                 Manifest, repository=repository, digest=reference))
@@ -107,7 +110,7 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
             if digest is None:
                 raise ManifestUnknown(detail={"reference": reference})
             tag.delete()
-            _record(repository, reference, TagEvent.Kind.DELETED, "", digest, actor_id)
+            record_tag_event(repository, reference, TagEvent.Kind.DELETED, "", digest, actor_id)
 
 
 def list_tags(repository: Repository, n: int | None, last: str | None) -> tuple[list[str], bool]:

@@ -1,8 +1,8 @@
 """Tags as the portal sees them: a page of tags with sizes, scans and platforms, the tag actions (delete,
 retag, expiry), and the tag history ("time machine") that a deleted or moved tag is restored from.
 
-The registry's own rules stay in manifests.py: a tag moves through `_point_tag` and a deletion is recorded
-through `_record`, so a push, a retag and a restore write the same history and send the same signal.
+The registry's own rules stay in manifests.py: a tag moves through `point_tag` and a deletion is recorded
+through `record_tag_event`, so a push, a retag and a restore write the same history and send the same signal.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from portal.names import is_supported_digest, is_valid_tag
 from portal.repositories.models import Repository
 from registry_api import content, queries, storage
 from registry_api.models import Manifest, Tag, TagEvent
-from registry_api.services.manifests import _point_tag, _record, referrers
+from registry_api.services.manifests import point_tag, record_tag_event, referrers
 
 MAX_PER_PAGE = 500
 EXPIRY_BATCH = 500
@@ -213,7 +213,7 @@ def delete_tag(principal: Principal, repository: Repository, name: str, request:
         if digest is None:
             raise NotFound(f"There is no tag '{name}' in {repository.full_name}.", "tag")
         Tag.objects.filter(repository=repository, name=name).delete()
-        _record(repository, name, TagEvent.Kind.DELETED, "", digest, principal.user_id)
+        record_tag_event(repository, name, TagEvent.Kind.DELETED, "", digest, principal.user_id)
         audit.record("tag_delete", principal, request=request, repository=repository, target=name, digest=digest)
 
 
@@ -235,7 +235,7 @@ def retag(principal: Principal, repository: Repository, name: str, manifest_dige
 
 def _move(principal: Principal, repository: Repository, name: str, manifest_id: int, digest: str) -> str | None:
     previous = queries.current_tag(repository, name)
-    _point_tag(repository, name, manifest_id, digest, principal.user_id)
+    point_tag(repository, name, manifest_id, digest, principal.user_id)
     return previous
 
 
@@ -337,7 +337,7 @@ def expire_tags(now: datetime) -> int:
             repositories = Repository.objects.in_bulk({row[1] for row in batch})
             for _, repository_id, name, digest in batch:
                 repository = repositories[repository_id]
-                _record(repository, name, TagEvent.Kind.DELETED, "", digest, None)
+                record_tag_event(repository, name, TagEvent.Kind.DELETED, "", digest, None)
                 audit.record("tag_delete", SYSTEM, repository=repository, target=name, digest=digest, reason="expired")
         expired += len(batch)
 
