@@ -170,6 +170,9 @@ SPECTACULAR_SETTINGS = {
 # --- Abuse limits ---------------------------------------------------------------------------------------
 # Failed sign-ins (web, API, registry token endpoint) per client address and per account name, in a window.
 WHARF_FAILED_LOGIN_WINDOW = env_int("WHARF_FAILED_LOGIN_WINDOW", 300)
+# How many reverse proxies stand in front of Wharf and append to X-Forwarded-For (0: clients connect directly).
+# Abuse limits and the audit log then take the client's address from that header instead of the proxy's.
+WHARF_TRUSTED_PROXIES = env_int("WHARF_TRUSTED_PROXIES", 0)
 WHARF_FAILED_LOGINS_PER_ACCOUNT = env_int("WHARF_FAILED_LOGINS_PER_ACCOUNT", 10)
 WHARF_FAILED_LOGINS_PER_CLIENT = env_int("WHARF_FAILED_LOGINS_PER_CLIENT", 30)
 # Pull entries of the audit log are written in batches this often (0: each at once, as every other kind is).

@@ -7,6 +7,7 @@ with Retry-After) says nothing about which accounts exist.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -17,7 +18,23 @@ from portal.errors import Throttled
 
 
 def client_ip(request: Any) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    """The client's address: the peer's, or behind WHARF_TRUSTED_PROXIES reverse proxies, the address the
+    outermost trusted proxy saw (counted from the right of X-Forwarded-For, since a client can write
+    anything into the left of it)."""
+    if request is None:
+        return None
+    peer: str | None = request.META.get("REMOTE_ADDR")
+    proxies = settings.WHARF_TRUSTED_PROXIES
+    if proxies <= 0:
+        return peer
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if len(hops) < proxies:
+        return peer   # not through the expected proxies: the peer is all we know
+    candidate = hops[-proxies]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
 
 
 def _keys(request: Any, account: str) -> list[tuple[str, int]]:

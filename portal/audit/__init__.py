@@ -49,7 +49,9 @@ def _params(kind: str, principal: Principal | None, request: Any, namespace_id: 
 
     if repository is not None and namespace_id is None:
         namespace_id = repository.namespace_id
-    ip = request.META.get("REMOTE_ADDR") if request is not None else None
+    from portal.throttle import client_ip
+
+    ip = client_ip(request)
     return [kind, principal.username if principal is not None else "",
             principal.kind if principal is not None else "anonymous", namespace_id,
             repository.pk if repository is not None else None,
