@@ -43,6 +43,18 @@ def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
     storage_module.backend.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def steady_throttle_window(monkeypatch):  # type: ignore[no-untyped-def]
+    """The abuse limits count in fixed windows of wall-clock time; a test whose failures straddled a window's
+    end would see its count start again. In-process tests get a clock that stands still in mid-window
+    (tests/auth/test_throttle.py moves its own)."""
+    import types
+
+    from portal import throttle
+
+    monkeypatch.setattr(throttle, "time", types.SimpleNamespace(time=lambda: 1_000_000_000 * 300 + 150.0))
+
+
 @pytest.fixture
 def alice(db):  # type: ignore[no-untyped-def]
     return make_user("alice")
