@@ -8,8 +8,9 @@ them: pull needs read, push and delete need write, "*" needs admin.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
@@ -98,15 +99,13 @@ def _tables() -> dict[str, str]:
             "team": Team._meta.db_table, "ns": Namespace._meta.db_table}
 
 
-_SQL: dict[str, str] = {}
-
-
-def _sql(name: str) -> str:
-    if not _SQL:
-        t = _tables()
+@cache
+def _statements() -> dict[str, str]:
+    t = _tables()
+    return {
         # The highest of: direct grants, grants to the user's teams, and admin (or, for a repository that
         # does not exist yet, creator) through a team of the organization that owns the namespace.
-        _SQL["user_role"] = (
+        "user_role": (
             "SELECT COALESCE(MAX(r), 0) FROM ("
             f" SELECT role AS r FROM {t['perm']} WHERE repository_id = %s AND user_id = %s"
             f" UNION ALL SELECT p.role FROM {t['perm']} p JOIN {t['member']} m ON m.team_id = p.team_id"
@@ -115,16 +114,15 @@ def _sql(name: str) -> str:
             f"  FROM {t['team']} t JOIN {t['member']} m ON m.team_id = t.id"
             f"  JOIN {t['ns']} n ON n.organization_id = t.organization_id WHERE n.id = %s AND m.user_id = %s"
             ") grants"
-        )
-        _SQL["robot_role"] = (f"SELECT COALESCE(MAX(role), 0) FROM {t['perm']} "
-                              "WHERE repository_id = %s AND robot_id = %s")
-        _SQL["namespace"] = f"SELECT id, user_id FROM {t['ns']} WHERE name = %s"
-    return _SQL[name]
+        ),
+        "robot_role": f"SELECT COALESCE(MAX(role), 0) FROM {t['perm']} WHERE repository_id = %s AND robot_id = %s",
+        "namespace": f"SELECT id, user_id FROM {t['ns']} WHERE name = %s",
+    }
 
 
 def _scalar(name: str, params: list[Any]) -> Any:
     with connection.cursor() as cursor:
-        cursor.execute(_sql(name), params)
+        cursor.execute(_statements()[name], params)
         row = cursor.fetchone()
     return None if row is None else row[0]
 
@@ -239,8 +237,9 @@ def may_create_in(principal: Principal | None, namespace: Namespace) -> bool:
     if namespace.user_id is not None:
         return namespace.user_id == principal.user_id or principal.is_superuser
     assert namespace.organization is not None
-    # repo:create is the scope that matters here; the org:admin scope only gates administering the org.
-    return organization_role(replace(principal, scopes=None), namespace.organization) >= TeamRole.CREATOR
+    # repo:create, checked above, is the scope that matters; without org:admin an admin counts as a creator,
+    # which may create.
+    return organization_role(principal, namespace.organization) >= TeamRole.CREATOR
 
 
 def administers_namespace(principal: Principal | None, namespace: Namespace) -> bool:

@@ -8,8 +8,6 @@ credential again, so a disabled user, a deleted robot or a revoked token stops a
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from django.conf import settings
@@ -86,15 +84,10 @@ def grant(principal: Principal, scope: str) -> dict[str, Any] | None:
 
 
 def _basic(request: HttpRequest) -> tuple[str, str] | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    kind, _, encoded = header.partition(" ")
-    if kind.lower() != "basic":
-        return None
     try:
-        username, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("malformed Basic credentials") from None
-    return username, secret
+        return credentials.parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
+    except ValueError as error:
+        raise Unauthorized(str(error)) from None
 
 
 def _authenticate(request: HttpRequest, username: str, secret: str) -> Principal:

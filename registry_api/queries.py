@@ -17,7 +17,6 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.repositories.models import Repository
 from registry_api.models import Blob, BlobLink, Manifest, Tag, TagEvent, Upload
@@ -25,12 +24,11 @@ from registry_api.models import Blob, BlobLink, Manifest, Tag, TagEvent, Upload
 
 @cache
 def _sql() -> dict[str, str]:
-    user, repo, tag = User._meta.db_table, Repository._meta.db_table, Tag._meta.db_table
+    repo, tag = Repository._meta.db_table, Tag._meta.db_table
     manifest, blob, link, upload = (Manifest._meta.db_table, Blob._meta.db_table, BlobLink._meta.db_table,
                                     Upload._meta.db_table)
     columns = "m.id, m.digest, m.media_type, m.size, m.subject_digest, m.content"
     return {
-        "user_is_active": f"SELECT is_active FROM {user} WHERE username = %s",
         "repository": f"SELECT id, namespace_id, name, visibility FROM {repo} WHERE full_name = %s",
         "by_tag": f"SELECT {columns} FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
                   "WHERE t.repository_id = %s AND t.name = %s",
@@ -86,12 +84,6 @@ def _now() -> Any:
 def _uuid(value: uuid.UUID) -> Any:
     # Django stores UUIDs as 32 hex characters on SQLite and as the native type on PostgreSQL.
     return value if connection.vendor == "postgresql" else value.hex
-
-
-def user_is_active(username: str) -> bool:
-    """False for a disabled user and for one that no longer exists."""
-    row = _one("user_is_active", [username])
-    return bool(row and row[0])
 
 
 def repository(full_name: str) -> Repository | None:

@@ -3,8 +3,6 @@ the browser's session (with CSRF). Each sets request.auth to a portal.access.Pri
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from django.conf import settings
@@ -75,13 +73,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
 class BasicCredentialAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
-        kind, _, encoded = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if kind.lower() != "basic":
-            return None
         try:
-            username, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+            basic = credentials.parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
+        except ValueError:
             raise exceptions.AuthenticationFailed("Malformed Basic credentials.") from None
+        if basic is None:
+            return None
+        username, secret = basic
         try:
             principal = credentials.authenticate(request, username, secret)
         except (AuthenticationFailed, Throttled) as error:

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from contextlib import nullcontext
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,17 +30,14 @@ KINDS = (
     "push", "pull", "tag_delete", "tag_create", "tag_expiry", "tag_restore", "manifest_delete",
 )
 
-_SQL: list[str] = []
 
-
+@cache
 def _insert_sql() -> str:
     from portal.audit.models import LogEntry
 
-    if not _SQL:
-        _SQL.append(f"INSERT INTO {LogEntry._meta.db_table} (kind, actor, actor_kind, namespace_id, repository_id, "
-                    "repository_name, target, detail, client_ip, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-    return _SQL[0]
+    return (f"INSERT INTO {LogEntry._meta.db_table} (kind, actor, actor_kind, namespace_id, repository_id, "
+            "repository_name, target, detail, client_ip, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
 def _params(kind: str, principal: Principal | None, request: Any, namespace_id: int | None, repository: Any,

@@ -7,14 +7,13 @@ template); a caller who may read it but lacks the role a page or action needs ge
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, Max, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
@@ -93,12 +92,6 @@ def stored_size(repository: Repository) -> int:
     return int(Blob.objects.filter(id__in=blob_ids).aggregate(total=Sum("size"))["total"] or 0)
 
 
-def last_push(repository: Repository) -> datetime | None:
-    """When a tag last changed: the newest Tag.updated_at (one row of the tag_recent index)."""
-    value: datetime | None = Tag.objects.filter(repository=repository).aggregate(last=Max("updated_at"))["last"]
-    return value
-
-
 @require_safe
 def repository(request: HttpRequest, full_name: str) -> HttpResponse:
     repo, role = get_repository(request, full_name)
@@ -111,7 +104,9 @@ def repository(request: HttpRequest, full_name: str) -> HttpResponse:
         "tab": "overview", "description": markdown.render(repo.description), "recent": recent, "shown": shown,
         "pulls": pull_commands(host, repo, shown.name if shown else "latest", shown.digest if shown else ""),
         "push": f"podman push IMAGE {host}/{repo.full_name}:TAG", "login": f"podman login {host}",
-        "size": stored_size(repo) if recent.total else 0, "last_push": last_push(repo) if recent.total else None,
+        # Newest first: the first row's change is the last push.
+        "size": stored_size(repo) if recent.total else 0,
+        "last_push": recent.rows[0].updated_at if recent.rows else None,
         "star_count": repo.stars.count(),
         "starred": user.is_authenticated and stars.is_starred(user_of(request), repo),
     })
