@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.utils.dateparse import parse_datetime
 
 
 class ByteOrderCharField(models.CharField):  # type: ignore[type-arg]
@@ -23,6 +25,20 @@ class ByteOrderCharField(models.CharField):  # type: ignore[type-arg]
         if connection.vendor == "postgresql":
             params["collation"] = "C"
         return params
+
+
+def aware_datetime(value: datetime | str | None) -> datetime | None:
+    """A datetime column read by raw SQL, as the ORM would give it: aware, in UTC.
+
+    PostgreSQL returns timestamptz as an aware datetime. SQLite stores naive UTC text, which Django's
+    converters turn into a *naive* datetime (or leave as text for an expression's result); comparing that
+    with timezone.now() raises TypeError, so every raw read of a datetime goes through here.
+    """
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in growing steps (1, 2,

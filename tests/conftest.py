@@ -21,6 +21,7 @@ from tests.factories import PASSWORD, make_user
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+ARTIFACTS.mkdir(exist_ok=True)
 
 
 def require_tool(*names: str) -> None:

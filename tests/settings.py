@@ -9,7 +9,12 @@ from portal.settings import *  # noqa: E402,F403
 
 # Concurrent runs on one machine (a developer's and CI's, or parallel helpers) each get their own test
 # database rather than dropping each other's.
-DATABASES["default"]["TEST"] = {"NAME": f"test_wharf_{os.getpid()}"}  # noqa: F405
+# On SQLite (the `make run` default, with its WAL and busy-timeout options) the test database is a file in
+# DATA_DIR, not Django's in-memory default: the live servers and workers of the client tests open it too.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_wharf_{os.getpid()}.sqlite3")}  # noqa: F405
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_wharf_{os.getpid()}"}  # noqa: F405
 
 # Pull entries of the audit log are written at once in tests, so that a test can read them straight after;
 # tests/auth/test_audit_batching.py covers the batched path.

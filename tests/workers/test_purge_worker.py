@@ -1,4 +1,5 @@
-"""A real Celery worker on the real Redis broker runs the stale-upload purge."""
+"""A real Celery worker runs the stale-upload purge: on Redis in the PostgreSQL pass, on the embedded
+filesystem broker (as `make run` has it) in the SQLite pass."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ from tests.factories import make_repository
 
 @pytest.fixture
 def celery_worker(storage, transactional_db):  # type: ignore[no-untyped-def]
-    require_tool("redis-server")
-    if not settings.CELERY_BROKER_URL.startswith("redis://"):
-        pytest.fail("the suite runs with REDIS_URL set (make test sets it); got " + settings.CELERY_BROKER_URL)
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith("redis://"):
+        require_tool("redis-server")
+    elif broker != "filesystem://":
+        pytest.fail(f"the suite runs on Redis or the embedded filesystem broker; got {broker}")
     env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "portal.settings",
-           "WHARF_STORAGE_PATH": str(storage.root), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+           "WHARF_STORAGE_PATH": str(storage.root), "CELERY_BROKER_URL": broker,
+           "DATA_DIR": str(settings.DATA_DIR)}   # the filesystem broker's folder is DATA_DIR/broker
     log = open(ARTIFACTS / "celery-worker.log", "ab")  # noqa: SIM115
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO",
@@ -60,7 +64,8 @@ def test_a_worker_purges_stale_uploads_and_their_bytes(celery_worker, storage):
     assert storage.size(fresh.storage_key) == len(b"partial layer")
 
 
-def test_the_checkpoint_job_runs_on_sqlite_and_does_nothing_elsewhere(db):
+def test_the_checkpoint_job_runs_on_sqlite_and_does_nothing_elsewhere(transactional_db):
+    # Outside a transaction, as the worker runs it: SQLite refuses a checkpoint inside one.
     from django.db import connection
 
     from registry_api.tasks import checkpoint_sqlite
