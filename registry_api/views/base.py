@@ -29,6 +29,7 @@ CHALLENGE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 
 View = Callable[..., HttpResponseBase]
 PAGE_SIZE_RE = re.compile(r"[0-9]{1,9}")
+EMPTY_STATUSES = frozenset({201, 202, 204})
 
 
 class RegistryRequest(HttpRequest):
@@ -37,10 +38,13 @@ class RegistryRequest(HttpRequest):
     repository: Repository
 
 
-def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: bool = False) -> Callable[[View], View]:
+def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: bool = False,
+                  absent_ok: bool = False) -> Callable[[View], View]:
     """Check the method, the Bearer token's scope for the repository in the URL (or `scope`, for views
     without one), and the live permission; then set request.repository and render any RegistryError.
-    A view that `creates` makes the repository on a first push (an upload's start, a manifest)."""
+    A view that `creates` makes the repository on a first push (an upload's start, a manifest); a view that
+    is `absent_ok` is called with request.repository None for a repository that does not exist yet, when
+    the caller could read it if it did (one it may create)."""
 
     def decorate(view: View) -> View:
         @csrf_exempt
@@ -57,13 +61,16 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: b
                     request.principal = live_principal(request, claims, scope)  # type: ignore[attr-defined]
                     response = view(request, **kwargs)
                 else:
-                    _authorize(request, name, creates)
+                    _authorize(request, name, creates, absent_ok)
                     response = view(request, name, **kwargs)
             except RegistryError as error:
                 response = error.response()
                 if request.method == "HEAD":   # a HEAD answer has headers only; the length stays
                     response["Content-Length"] = str(len(response.content))
                     response.content = b""
+            if response.status_code in EMPTY_STATUSES and not response.streaming and not response.content:
+                # Django labels every response text/html; an empty answer has no content to label.
+                del response["Content-Type"]
             response[API_VERSION[0]] = API_VERSION[1]
             return response
 
@@ -72,12 +79,12 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: b
     return decorate
 
 
-def _authorize(request: HttpRequest, name: str, creates: bool) -> None:
+def _authorize(request: HttpRequest, name: str, creates: bool, absent_ok: bool) -> None:
     if not is_valid_name(name):
         bearer_claims(request)   # only a caller with a token learns more than "authenticate"
         raise NameInvalid(detail={"name": name})
     action = METHOD_ACTIONS[request.method or "GET"]
-    scope = f"repository:{name}:{CHALLENGE_ACTIONS[action]}"
+    scope = _challenge_scope(request, name, action)
     claims = bearer_claims(request, scope)
     # A token without the action gets the same 401 whether the repository is private or missing.
     if not claims.allows("repository", name, action):
@@ -88,12 +95,24 @@ def _authorize(request: HttpRequest, name: str, creates: bool) -> None:
     if access.repository_role(principal, repository, name) < access.ACTION_ROLES[action]:
         raise challenge(request, scope, "insufficient scope", "insufficient_scope")
     if repository is None:
-        if not (creates and action == "push"):
+        if creates and action == "push":
+            repository = services.create_repository(name, principal, request)
+        elif not absent_ok:
             raise NameUnknown(detail={"name": name})
-        repository = services.create_repository(name, principal, request)
     request.principal = principal  # type: ignore[attr-defined]
     request.claims = claims  # type: ignore[attr-defined]
     request.repository = repository  # type: ignore[attr-defined]
+
+
+def _challenge_scope(request: HttpRequest, name: str, action: str) -> str:
+    """The scope a 401 asks for. A cross-repository mount also needs pull on its source; naming it, as
+    the reference registry does, lets a client that follows the challenge get its mount (201) rather
+    than fall back to uploading the blob again (202)."""
+    scope = f"repository:{name}:{CHALLENGE_ACTIONS[action]}"
+    source = request.GET.get("from", "") if request.method == "POST" and request.GET.get("mount") else ""
+    if source and source != name and is_valid_name(source):
+        scope += f" repository:{source}:pull"
+    return scope
 
 
 def page_size(request: HttpRequest) -> int | None:

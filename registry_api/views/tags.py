@@ -23,13 +23,15 @@ def tag_list(request: RegistryRequest, name: str) -> HttpResponse:
     return response
 
 
-@registry_view(("GET",))
+# The spec: a registry that supports the referrers API MUST NOT answer 404 here; a repository that does not
+# exist yet (for a caller who could read it, i.e. create it) has no referrers.
+@registry_view(("GET",), absent_ok=True)
 def referrers(request: RegistryRequest, name: str, digest: str) -> HttpResponse:
     if not is_supported_digest(digest):
         raise DigestInvalid(detail={"digest": digest})
     artifact_type = request.GET.get("artifactType") or None
-    index = {"schemaVersion": 2, "mediaType": OCI_INDEX,
-             "manifests": services.referrers(request.repository, digest, artifact_type)}
+    found = [] if request.repository is None else services.referrers(request.repository, digest, artifact_type)
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}
     response = HttpResponse(json.dumps(index), content_type=OCI_INDEX)
     if artifact_type:
         response["OCI-Filters-Applied"] = "artifactType"
