@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install (when root and missing) and start what the test suite needs: PostgreSQL, Redis and the
-# container tools. Prints the environment variables the suite should use.
+# container tools. Prints the environment variables the suite should use, and in WHARF_STARTED_SERVICES what
+# it started itself (scripts/test.sh stops those again when the suite is done).
 set -euo pipefail
 
 need=()
+started=()
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v podman >/dev/null || need+=(podman)
@@ -26,6 +28,7 @@ if [ "$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null; then
   if ! pg_lsclusters -h | grep -q "^$version main .* online"; then
     pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main >&2
     pg_ctlcluster "$version" main start >&2
+    started+=("postgresql:$version")
   fi
   for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 && break; sleep 0.2; done
   su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='wharf'\"" | grep -q 1 ||
@@ -38,6 +41,7 @@ fi
 if command -v redis-server >/dev/null; then
   if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
     redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >&2
+    started+=(redis)
     for _ in $(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
   fi
   echo "export REDIS_URL=\${REDIS_URL:-redis://127.0.0.1:6379/0}"
@@ -49,3 +53,4 @@ if [ "${CI:-}" = "true" ]; then
     command -v "$tool" >/dev/null || { echo "CI needs $tool" >&2; exit 1; }
   done
 fi
+echo "export WHARF_STARTED_SERVICES='${started[*]}'"
