@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, models, transaction

@@ -90,8 +90,8 @@ def test_rows_written_by_raw_sql_read_back_through_the_orm_with_their_times(clie
     exercise_everything(client, alice)
 
     after = timezone.now() + timedelta(seconds=5)
-    times = [*Blob.objects.values_list("created_at", flat=True), *Manifest.objects.values_list("created_at", flat=True),
-             *TagEvent.objects.values_list("created_at", flat=True), *LogEntry.objects.values_list("created_at", flat=True)]
+    times = [moment for model in (Blob, Manifest, TagEvent, LogEntry)
+             for moment in model.objects.values_list("created_at", flat=True)]
     assert times and all(before <= moment <= after for moment in times)
     assert {m.media_type for m in Manifest.objects.all()} == {OCI_MANIFEST, OCI_INDEX}
     assert not Upload.objects.exists()

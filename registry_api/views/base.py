@@ -68,7 +68,7 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: b
                 if request.method == "HEAD":   # a HEAD answer has headers only; the length stays
                     response["Content-Length"] = str(len(response.content))
                     response.content = b""
-            if response.status_code in EMPTY_STATUSES and not response.streaming and not response.content:
+            if response.status_code in EMPTY_STATUSES and isinstance(response, HttpResponse) and not response.content:
                 # Django labels every response text/html; an empty answer has no content to label.
                 del response["Content-Type"]
             response[API_VERSION[0]] = API_VERSION[1]
