@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import replace
-from datetime import UTC, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -25,11 +25,11 @@ from django.conf import settings
 from django.contrib.auth import authenticate as django_authenticate
 from django.db import connection
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from portal import audit, throttle
 from portal.access import ANONYMOUS, Principal
 from portal.accounts.models import ApiToken, Namespace, Robot, User
+from portal.db import aware_datetime
 from portal.errors import AuthenticationFailed
 
 TOKEN_PREFIX = "wharf_pat_"
@@ -63,32 +63,20 @@ def digest(secret: str) -> str:
 
 def authenticate(request: Any, username: str, secret: str, allow_robots: bool = True,
                  allow_tokens: bool = True) -> Principal:
-    """The principal these credentials prove, or AuthenticationFailed; Throttled when this client has failed
-    too often. A password is checked against the limits first (so a refused client costs no bcrypt round); a
-    robot or API token is checked first, so that the right one works whoever else fails with its name."""
-    is_token = "+" in username or secret.startswith(TOKEN_PREFIX)
-    if not is_token:
-        throttle.check(request, username)
+    """The principal these credentials prove, or AuthenticationFailed; Throttled after too many failures."""
+    throttle.check(request, username)
     principal: Principal | None = None
     if "+" in username:
         principal = _robot(request, username, secret) if allow_robots else None
-    elif is_token:
+    elif secret.startswith(TOKEN_PREFIX):
         principal = _token(request, secret, username) if allow_tokens else None
     else:
         principal = _password(request, username, secret)
     if principal is None:
-        failed(request, "" if is_token else username, target=username)
+        throttle.failed(request, username)
+        audit.record("login_failed", ANONYMOUS, request=request, target=username[:150])
         raise AuthenticationFailed(INCORRECT)
     return principal
-
-
-def failed(request: Any, account: str, target: str = "") -> None:
-    """A wrong secret: Throttled if this client has already failed too often (a password's client was checked
-    before), else counted and audited. `account` is the name a password was tried for, "" for a token."""
-    if not account:
-        throttle.check(request, "")
-    throttle.failed(request, account)
-    audit.record("login_failed", ANONYMOUS, request=request, target=(target or account)[:150])
 
 
 def api_token_principal(secret: str, request: Any = None) -> Principal | None:
@@ -252,15 +240,5 @@ def live_principal(credential: str) -> Principal | None:
         scopes = json.loads(scopes)
     token = ApiToken(id=int(ident), user=User(id=user_id, username=username, is_active=active,
                                               is_superuser=superuser), scopes=scopes)
-    token.expires_at = _aware(expires_at)
+    token.expires_at = aware_datetime(expires_at)
     return token_principal(token)
-
-
-def _aware(value: Any) -> Any:
-    """A datetime read by raw SQL: SQLite gives text, PostgreSQL an aware datetime."""
-    if value is None or not isinstance(value, str):
-        return value
-    parsed = parse_datetime(value)
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
