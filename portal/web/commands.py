@@ -71,7 +71,8 @@ def pull_commands(request: HttpRequest, full_name: str, tag: str, digest: str = 
     commands = [Command("pull-podman-tag", "podman, by tag", pull_command(request, full_name, tag=tag)),
                 Command("pull-docker-tag", "docker, by tag", f"docker pull {image}:{tag}")]
     if digest:
-        commands += [Command("pull-podman-digest", "podman, by digest", pull_command(request, full_name, digest=digest)),
+        by_digest = pull_command(request, full_name, digest=digest)
+        commands += [Command("pull-podman-digest", "podman, by digest", by_digest),
                      Command("pull-docker-digest", "docker, by digest", f"docker pull {image}@{digest}")]
     return commands
 

@@ -128,7 +128,8 @@ def test_an_empty_start_creates_the_repository_and_shows_the_push_command(login_
                                     follow=True)
 
     assert response.redirect_chain[-1][0] == "/repository/alice/app/"
-    assert "podman push --tls-verify=false IMAGE testserver/alice/app:TAG" in text(response) and "<em>Hi</em>" in text(response)
+    page = text(response)
+    assert "podman push --tls-verify=false IMAGE testserver/alice/app:TAG" in page and "<em>Hi</em>" in page
 
 
 # --- Markdown ---------------------------------------------------------------------------------------------------------
