@@ -159,3 +159,22 @@ def test_x_forwarded_proto_is_trusted_only_behind_trusted_proxies(proxies: str, 
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
 
     assert result.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(("trusted", "status"), [(True, 302), (False, 403)])
+def test_a_form_posted_through_a_tls_proxy_passes_the_csrf_check_only_when_the_proxy_is_trusted(
+    trusted: bool, status: int, settings: Any, alice: User,
+) -> None:
+    if trusted:
+        settings.SECURE_PROXY_SSL_HEADER = TRUSTED
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice, backend=MODEL_BACKEND)
+    # What a TLS-terminating proxy passes on: the browser's Host and Origin, and the scheme it was reached by.
+    behind_tls: dict[str, Any] = {"HTTP_HOST": "wharf.example", "HTTP_X_FORWARDED_PROTO": "https",
+                  "HTTP_ORIGIN": "https://wharf.example", "HTTP_REFERER": "https://wharf.example/settings/"}
+    client.get("/settings/", **behind_tls)
+
+    response = client.post("/settings/", {"action": "email", "email": "alice@example.org",
+                                          "csrfmiddlewaretoken": client.cookies["csrftoken"].value}, **behind_tls)
+
+    assert response.status_code == status
