@@ -17,5 +17,8 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Proxies in front of Wharf are trusted only when configured; the registry builds its URLs from Host.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn would take X-Forwarded-Proto from any local peer; Django decides instead, trusting it only behind
+# WHARF_TRUSTED_PROXIES (settings.SECURE_PROXY_SSL_HEADER).
+secure_scheme_headers: dict[str, str] = {}
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %(p)s'
 

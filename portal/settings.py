@@ -173,6 +173,9 @@ WHARF_FAILED_LOGIN_WINDOW = env_int("WHARF_FAILED_LOGIN_WINDOW", 300)
 # How many reverse proxies stand in front of Wharf and append to X-Forwarded-For (0: clients connect directly).
 # Abuse limits and the audit log then take the client's address from that header instead of the proxy's.
 WHARF_TRUSTED_PROXIES = env_int("WHARF_TRUSTED_PROXIES", 0)
+# Behind those proxies (and only then: anyone can send the header) X-Forwarded-Proto says whether the client
+# used TLS; request.is_secure() follows it, and so do the commands the pages show and the token realm's scheme.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if WHARF_TRUSTED_PROXIES > 0 else None
 WHARF_FAILED_LOGINS_PER_ACCOUNT = env_int("WHARF_FAILED_LOGINS_PER_ACCOUNT", 10)
 WHARF_FAILED_LOGINS_PER_CLIENT = env_int("WHARF_FAILED_LOGINS_PER_CLIENT", 30)
 # Pull entries of the audit log are written in batches this often (0: each at once, as every other kind is).

@@ -114,7 +114,8 @@ def test_create_push_find_copy_delete_restore_and_pull_again(page: Any, shot: Sh
     shot("new")
     page.click("main button[type=submit]")
     page.wait_for_url("**/repository/alice/flow/")
-    expect(page.locator("[data-testid=push-command]")).to_have_text(f"podman push IMAGE {host}/alice/flow:TAG")
+    expect(page.locator("[data-testid=push-command]")).to_have_text(
+        f"podman push --tls-verify=false IMAGE {host}/alice/flow:TAG")
     expect(page.locator("[data-testid=description] strong")).to_have_text("browser")
     assert Repository.objects.get(full_name="alice/flow").visibility == "private"
     shot("created")
@@ -138,7 +139,7 @@ def test_create_push_find_copy_delete_restore_and_pull_again(page: Any, shot: Sh
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server_wharf.url)
     row.locator("[data-testid=copy-pull]").click()
     expect(row.locator("[data-testid=copy-pull]")).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == f"podman pull {host}/alice/flow:v1"
+    assert page.evaluate("navigator.clipboard.readText()") == f"podman pull --tls-verify=false {host}/alice/flow:v1"
     shot("copied")
 
     # The manifest page, from the digest's link.
@@ -175,7 +176,8 @@ def test_create_push_find_copy_delete_restore_and_pull_again(page: Any, shot: Sh
            f"oci:{tmp_path / 'pulled'}:v1")
     assert pulled_manifest_digest(tmp_path / "pulled") == digest
     page.click(".tabs >> text=Overview")
-    expect(page.locator("[data-testid=pull-commands]")).to_contain_text(f"podman pull {host}/alice/flow@{digest}")
+    expect(page.locator("[data-testid=pull-commands]")).to_contain_text(
+        f"podman pull --tls-verify=false {host}/alice/flow@{digest}")
     shot("overview")
 
 

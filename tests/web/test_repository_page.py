@@ -46,9 +46,9 @@ def test_the_overview_shows_pull_commands_by_tag_and_by_digest(login_as: Login, 
 
     page = text(login_as(charlie).get("/repository/alice/app/", HTTP_HOST="registry.example:5000"))
 
-    for client in ("podman", "docker"):
-        assert f"{client} pull registry.example:5000/alice/app:latest" in page
-        assert f"{client} pull registry.example:5000/alice/app@{latest}" in page
+    for client in ("podman pull --tls-verify=false", "docker pull"):
+        assert f"{client} registry.example:5000/alice/app:latest" in page
+        assert f"{client} registry.example:5000/alice/app@{latest}" in page
     assert page.count('data-copy="pull-') == 4
 
 
@@ -74,7 +74,8 @@ def test_an_empty_repository_shows_how_to_push_to_it(login_as: Login, alice: Use
 
     page = text(login_as(alice).get("/repository/alice/empty/"))
 
-    assert "podman login testserver" in page and "podman push IMAGE testserver/alice/empty:TAG" in page
+    assert "podman login --tls-verify=false testserver" in page
+    assert "podman push --tls-verify=false IMAGE testserver/alice/empty:TAG" in page
     assert "never" in page
 
 
@@ -127,7 +128,8 @@ def test_an_empty_start_creates_the_repository_and_shows_the_push_command(login_
                                     follow=True)
 
     assert response.redirect_chain[-1][0] == "/repository/alice/app/"
-    assert "podman push IMAGE testserver/alice/app:TAG" in text(response) and "<em>Hi</em>" in text(response)
+    page = text(response)
+    assert "podman push --tls-verify=false IMAGE testserver/alice/app:TAG" in page and "<em>Hi</em>" in page
 
 
 # --- Markdown ---------------------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_the_tags_page_shows_each_tags_columns(login_as: Login, app: Repository,
     assert "not scanned" in page
     assert "4.9 KiB" in page or "5.0 KiB" in page or "5.1 KiB" in page   # config + 5000 bytes of layers
     assert f'href="/repository/alice/app/manifest/{digest}/"' in page and digest[:19] in page
-    assert "podman pull testserver/alice/app:v1" in page
+    assert "podman pull --tls-verify=false testserver/alice/app:v1" in page
     assert "never" in page   # no expiry
 
 
@@ -349,7 +349,7 @@ def test_the_manifest_page_shows_layers_commands_labels_annotations_tags_and_ref
     assert "https://example.com/app" in page and "platform" in page
     assert detail.tags == ["v1", "v1.0"]
     assert f"/repository/alice/app/manifest/{signature}/" in page and "cosign" in page
-    assert f"podman pull testserver/alice/app@{digest}" in page
+    assert f"podman pull --tls-verify=false testserver/alice/app@{digest}" in page
 
 
 def test_the_manifest_page_of_an_index_links_its_platforms(login_as: Login, app: Repository,

@@ -6,7 +6,6 @@ template); a caller who may read it but lacks the role a page or action needs ge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -25,7 +24,7 @@ from portal.audit.models import LogEntry
 from portal.errors import Forbidden, ServiceError
 from portal.repositories import services, stars
 from portal.repositories.models import Repository
-from portal.web import markdown
+from portal.web import commands, markdown
 from portal.web.forms import ConfirmForm, DescriptionForm, GrantForm, RepositoryForm, VisibilityForm
 from portal.web.views.common import (
     LOG_PAGE_SIZE,
@@ -60,26 +59,6 @@ def get_repository(request: HttpRequest, full_name: str, need: Role = Role.READ)
     return repository, role
 
 
-@dataclass
-class Pull:
-    """A pull command shown with a copy button."""
-
-    id: str
-    label: str
-    command: str
-
-
-def pull_commands(host: str, repository: Repository, tag: str, digest: str) -> list[Pull]:
-    """podman and docker, by tag and (when there is an image) by digest."""
-    image = f"{host}/{repository.full_name}"
-    commands = [Pull("pull-podman-tag", "podman, by tag", f"podman pull {image}:{tag}"),
-                Pull("pull-docker-tag", "docker, by tag", f"docker pull {image}:{tag}")]
-    if digest:
-        commands += [Pull("pull-podman-digest", "podman, by digest", f"podman pull {image}@{digest}"),
-                     Pull("pull-docker-digest", "docker, by digest", f"docker pull {image}@{digest}")]
-    return commands
-
-
 def stored_size(repository: Repository) -> int:
     """Bytes of the distinct blobs (configs and compressed layers) of the images its tags point at, each blob
     counted once however many images share it; an index counts through its platforms' images."""
@@ -97,13 +76,14 @@ def repository(request: HttpRequest, full_name: str) -> HttpResponse:
     repo, role = get_repository(request, full_name)
     recent = tag_services.tag_page(repo, per_page=RECENT_TAGS)
     shown = next((row for row in recent.rows if row.name == "latest"), recent.rows[0] if recent.rows else None)
-    host = request.get_host()
     user = request.user
     return render(request, "web/repository.html", {
         "repository": repo, "role": role.name.lower(), "may_write": role >= Role.WRITE, "is_admin": role >= Role.ADMIN,
         "tab": "overview", "description": markdown.render(repo.description), "recent": recent, "shown": shown,
-        "pulls": pull_commands(host, repo, shown.name if shown else "latest", shown.digest if shown else ""),
-        "push": f"podman push IMAGE {host}/{repo.full_name}:TAG", "login": f"podman login {host}",
+        "pulls": commands.pull_commands(request, repo.full_name, shown.name if shown else "latest",
+                                        shown.digest if shown else ""),
+        "push": commands.push_command(request, repo.full_name), "login": commands.login_command(request),
+        "docker_note": commands.docker_note(request),
         # Newest first: the first row's change is the last push.
         "size": stored_size(repo) if recent.total else 0,
         "last_push": recent.rows[0].updated_at if recent.rows else None,

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from portal.accounts import services
 from portal.accounts.models import Namespace, Robot
 from portal.repositories.models import RepositoryPermission
+from portal.web import commands
 from portal.web.forms import RobotForm
 from portal.web.views.common import Failed, Handler, attempt, principal, show_secret
 
@@ -34,7 +35,7 @@ def _secret(request: HttpRequest, robot: Robot, token: str, verb: str, back: str
     return show_secret(request, {
         "title": f"Robot {robot.full_name} {verb}",
         "username": robot.full_name, "secret": token, "back": back,
-        "login_hint": f"podman login -u '{robot.full_name}' -p '{token}' {request.get_host()}",
+        "login_hint": commands.login_command(request, robot.full_name, token),
     })
 
 

@@ -17,6 +17,7 @@ from social_django.utils import load_backend, load_strategy
 from portal import audit
 from portal.accounts import services
 from portal.accounts.models import ApiToken
+from portal.web import commands
 from portal.web.forms import EmailForm, TokenForm
 from portal.web.views import robots
 from portal.web.views.common import Failed, Handler, attempt, handle_post, page, principal, show_secret, user_of
@@ -65,7 +66,7 @@ def _token_create(request: HttpRequest, _: None) -> HttpResponse | Failed:
     token, secret = made["token"], made["secret"]
     return show_secret(request, {
         "title": f"API token '{token.name}' created", "secret": secret, "back": request.path, "token": token,
-        "login_hint": f"podman login -u {token.user.username} -p '{secret}' {request.get_host()}",
+        "login_hint": commands.login_command(request, token.user.username, secret),
     })
 
 

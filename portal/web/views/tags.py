@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from portal.access import Role
 from portal.errors import ServiceError
 from portal.repositories.models import Repository
+from portal.web import commands
 from portal.web.forms import ExpiryForm, RestoreForm, RetagForm, TagFilterForm, TagForm
 from portal.web.views.common import Failed, Handler, attempt, handle_post, page, principal
 from portal.web.views.repositories import NEEDS, get_repository
@@ -163,7 +164,7 @@ def manifest(request: HttpRequest, full_name: str, digest: str) -> HttpResponse:
         detail = tag_services.manifest_detail(repository, digest)
     except ServiceError:
         raise Http404("No such manifest.") from None
-    pull = f"podman pull {request.get_host()}/{repository.full_name}@{detail.digest}"
+    pull = commands.pull_command(request, repository.full_name, digest=detail.digest)
     # An image's artifact type is its config's media type: worth showing only for other artifacts.
     is_artifact = bool(detail.artifact_type) and detail.artifact_type not in IMAGE_CONFIGS
     return render(request, "web/manifest.html", _base(request, repository, role, "tags", detail=detail, pull=pull,
@@ -173,4 +174,5 @@ def manifest(request: HttpRequest, full_name: str, digest: str) -> HttpResponse:
 @require_safe
 def builds(request: HttpRequest, full_name: str) -> HttpResponse:
     repository, role = get_repository(request, full_name)
-    return render(request, "web/repository_builds.html", _base(request, repository, role, "builds"))
+    return render(request, "web/repository_builds.html", _base(
+        request, repository, role, "builds", build=commands.build_commands(request, repository.full_name)))
