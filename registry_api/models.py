@@ -93,6 +93,8 @@ class TagEvent(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     digest = models.CharField(max_length=200, blank=True)
     previous_digest = models.CharField(max_length=200, blank=True)
+    # The tag's expiry when this event moved it off previous_digest or deleted it: a restore puts it back.
+    previous_expires_at = models.DateTimeField(null=True, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

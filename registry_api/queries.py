@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.utils import timezone
@@ -49,13 +50,13 @@ def _sql() -> dict[str, str]:
                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
         "manifest_child": f"INSERT INTO {Manifest.children.through._meta.db_table} (from_manifest_id, to_manifest_id) "
                           "VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        "tag": f"SELECT m.digest FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
+        "tag": f"SELECT m.digest, t.expires_at FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
                "WHERE t.repository_id = %s AND t.name = %s",
         "set_tag": f"INSERT INTO {tag} (repository_id, name, manifest_id, updated_at) VALUES (%s, %s, %s, %s) "
                    "ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, "
                    "updated_at = excluded.updated_at",
         "tag_event": f"INSERT INTO {TagEvent._meta.db_table} (repository_id, tag, kind, digest, previous_digest, "
-                     "actor_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                     "previous_expires_at, actor_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
         "add_blob": f"INSERT INTO {blob} (digest, size, created_at) VALUES (%s, %s, %s) "
                     "ON CONFLICT (digest) DO NOTHING",
         "link_blob": f"INSERT INTO {link} (repository_id, blob_id, created_at) "
@@ -77,8 +78,17 @@ def _run(name: str, params: list[Any]) -> int:
 
 
 def _now() -> Any:
+    return _db_datetime(timezone.now())
+
+
+def _db_datetime(value: datetime | None) -> Any:
     # As the ORM would store it: naive UTC text on SQLite, timestamptz on PostgreSQL.
-    return connection.ops.adapt_datetimefield_value(timezone.now())
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back a naive datetime holding UTC (Django registers the converter); PostgreSQL an aware one.
+    return value if value is None or timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
 def _uuid(value: uuid.UUID) -> Any:
@@ -187,14 +197,25 @@ def add_manifest(repository: Repository, digest: str, fields: dict[str, Any], bl
     return id_
 
 
+class TagState(NamedTuple):
+    digest: str
+    expires_at: datetime | None
+
+
 def current_tag(repository: Repository, name: str) -> str | None:
-    """The digest the tag points at, or None when there is no such tag; on PostgreSQL the tag's row stays
-    locked until the caller's transaction ends (SQLite's write transactions are serial anyway)."""
+    """The digest the tag points at, or None when there is no such tag (locked as in `tag_state`)."""
+    state = tag_state(repository, name)
+    return None if state is None else state.digest
+
+
+def tag_state(repository: Repository, name: str) -> TagState | None:
+    """Where the tag points and when it expires, or None when there is no such tag; on PostgreSQL the tag's
+    row stays locked until the caller's transaction ends (SQLite's write transactions are serial anyway)."""
     sql = _sql()["tag"] + (" FOR UPDATE OF t" if connection.vendor == "postgresql" else "")
     with connection.cursor() as cursor:
         cursor.execute(sql, [repository.pk, name])
         row = cursor.fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else TagState(str(row[0]), _aware(row[1]))
 
 
 def set_tag(repository: Repository, name: str, manifest_id: int) -> None:
@@ -202,5 +223,6 @@ def set_tag(repository: Repository, name: str, manifest_id: int) -> None:
 
 
 def record_tag_event(repository: Repository, tag: str, kind: str, digest: str, previous: str,
-                     actor_id: int | None) -> None:
-    _run("tag_event", [repository.pk, tag, kind, digest, previous, actor_id, _now()])
+                     actor_id: int | None, previous_expires_at: datetime | None = None) -> None:
+    _run("tag_event", [repository.pk, tag, kind, digest, previous, _db_datetime(previous_expires_at), actor_id,
+                       _now()])

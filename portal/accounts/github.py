@@ -15,7 +15,7 @@ from social_core.backends.github import GithubOAuth2 as BaseGithubOAuth2
 from portal import audit
 from portal.access import Principal
 from portal.accounts.models import Namespace
-from portal.accounts.services import RESERVED_NAMES
+from portal.accounts.services import RESERVED_NAMES, email_taken
 
 
 class GithubOAuth2(BaseGithubOAuth2):  # type: ignore[type-arg]
@@ -37,7 +37,11 @@ def _candidate(login: str) -> str:
 
 def pick_username(strategy: Any, details: dict[str, Any], backend: Any, user: Any = None, *args: Any,
                   **kwargs: Any) -> dict[str, Any] | None:
-    """A free namespace name for a new user signing in with GitHub: the login, or the login and a number."""
+    """A free namespace name for a new user signing in with GitHub: the login, or the login and a number.
+
+    GitHub's address is left off when another account holds it (addresses are unique in any case); the new
+    user can set one in their settings.
+    """
     if user is not None:
         return None
     base = _candidate(details.get("username") or "")
@@ -45,7 +49,10 @@ def pick_username(strategy: Any, details: dict[str, Any], backend: Any, user: An
     while name in RESERVED_NAMES or Namespace.objects.filter(name=name).exists():
         n += 1
         name = f"{base}{n}"
-    return {"username": name}
+    fields = {"username": name}
+    if email_taken(details.get("email") or ""):
+        fields["email"] = ""
+    return fields
 
 
 def record_login(strategy: Any, backend: Any, user: Any = None, is_new: bool = False, *args: Any,

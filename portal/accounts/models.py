@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 
 from portal.db import ByteOrderCharField
 from portal.names import PATH_COMPONENT
@@ -14,11 +15,13 @@ namespace_validator = RegexValidator(
     rf"^{PATH_COMPONENT}\Z",
     "Use lower-case letters, digits and single separators (. _ -) between them, e.g. 'alice' or 'acme-ci'.",
 )
-# Robot and team names sit after a "+" or inside a URL segment: no separators that could read as a path.
+# Team and robot names follow the same grammar: it has no "/" or "+", so a name still reads as one URL
+# segment and `namespace+robot` still splits at its one "+".
 short_name_validator = RegexValidator(
-    r"^[a-z][a-z0-9_]{0,63}\Z",
-    "Use a lower-case letter followed by lower-case letters, digits or underscores, e.g. 'ci' or 'deploy_bot'.",
+    rf"^{PATH_COMPONENT}\Z",
+    "Use lower-case letters, digits and single separators (. _ -) between them, e.g. 'ci' or 'deploy-bot'.",
 )
+EMAIL_TAKEN = "That e-mail address is used by another account."
 
 
 class User(AbstractUser):
@@ -29,6 +32,14 @@ class User(AbstractUser):
         help_text="Lower-case letters, digits and . _ - separators; it is also your namespace.",
         error_messages={"unique": "That name is taken."},
     )
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            # One account per address, whatever its case: a password reset for an address must reach one
+            # account. Blank addresses (GitHub sign-ins without one, cleared duplicates) are not addresses.
+            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="user_email_ci_unique",
+                                    violation_error_message=EMAIL_TAKEN),
+        ]
 
 
 class Organization(models.Model):

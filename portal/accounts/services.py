@@ -12,12 +12,15 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from portal import audit
 from portal.access import SCOPES, Principal
 from portal.accounts.credentials import ROBOT_PREFIX, TOKEN_PREFIX, digest, new_secret
 from portal.accounts.models import (
+    EMAIL_TAKEN,
     ApiToken,
     Namespace,
     Organization,
@@ -59,14 +62,33 @@ def validate_namespace_name(name: str) -> None:
 
 
 def _short_name(name: str, what: str) -> None:
+    """A team or robot name: the same grammar as user and organization names."""
+    if not name or len(name) > 64:
+        raise Invalid(f"Invalid {what} name: use 1 to 64 characters.", "name")
     try:
         short_name_validator(name)
     except ValidationError as error:
         raise Invalid(f"Invalid {what} name: {error.messages[0]}", "name") from None
 
 
+def email_taken(email: str, user_id: int | None = None) -> bool:
+    """Whether another account (not `user_id`) holds the address in any case; compared as the database's
+    unique constraint compares (lower() on both sides), so this check and the constraint agree."""
+    if not email:
+        return False
+    holders = User.objects.alias(folded=Lower("email")).filter(folded=Lower(Value(email)))
+    return holders.exclude(pk=user_id).exists() if user_id is not None else holders.exists()
+
+
+def _check_email_free(email: str, user_id: int | None = None) -> None:
+    if email_taken(email, user_id):
+        raise Conflict(EMAIL_TAKEN, "email")
+
+
 def sign_up(username: str, email: str, password: str, request: Any = None) -> User:
     validate_namespace_name(username)
+    email = User.objects.normalize_email(email)
+    _check_email_free(email)
     try:
         validate_password(password, User(username=username, email=email))
     except ValidationError as error:
@@ -74,11 +96,24 @@ def sign_up(username: str, email: str, password: str, request: Any = None) -> Us
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, email=email, password=password)
-    except IntegrityError:   # taken by a concurrent sign-up or organization
+    except IntegrityError:   # the name or the address taken by a concurrent sign-up (or organization)
+        _check_email_free(email)
         raise Conflict(f"The name '{username}' is taken.", "name") from None
     audit.record("signup", Principal.for_user(user), request=request, namespace_id=user.namespace.pk,
                  target=username)
     return user
+
+
+def change_email(user: User, email: str) -> None:
+    """Give the user a new address; Conflict when another account holds it in any case."""
+    email = User.objects.normalize_email(email)
+    _check_email_free(email, user.pk)
+    user.email = email
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["email"])
+    except IntegrityError:   # taken by a concurrent change
+        raise Conflict(EMAIL_TAKEN, "email") from None
 
 
 # --- Organizations and teams ---------------------------------------------------------------------------------
@@ -172,7 +207,9 @@ def add_team_member(principal: Principal, team: Team, username: str, request: An
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
         raise NotFound(f"There is no user named '{username}'.", "username")
-    TeamMember.objects.get_or_create(team=team, user=user)
+    _, added = TeamMember.objects.get_or_create(team=team, user=user)
+    if not added:   # nothing changed, so nothing goes in the audit log
+        raise Conflict(f"'{username}' is already a member of team '{team.name}'.", "username")
     audit.record("team_member_add", principal, request=request, namespace_id=team.organization.namespace.pk,
                  target=f"{team.name}:{username}")
     return user

@@ -23,6 +23,9 @@ def _choice(choices: list[str], message: str, **kwargs: Any) -> serializers.Choi
 
 # --- Repositories -----------------------------------------------------------------------------------------------
 
+DESCRIPTION_HELP = "Markdown, up to 64 KiB (UTF-8); a longer one is refused with 400."
+
+
 class RepositorySerializer(serializers.Serializer):
     namespace = serializers.CharField(source="namespace.name")
     name = serializers.CharField()
@@ -45,12 +48,12 @@ class RepositoryCreateSerializer(serializers.Serializer):
     namespace = serializers.CharField(max_length=64, help_text="The user or organization that will own it.")
     name = serializers.CharField(max_length=255, help_text="The name after the namespace, e.g. 'tools/builder'.")
     visibility = _choice(Visibility.values, "Visibility is either public or private.", default=Visibility.PRIVATE)
-    description = serializers.CharField(allow_blank=True, default="", max_length=10000)
+    description = serializers.CharField(allow_blank=True, default="", help_text=DESCRIPTION_HELP)
 
 
 class RepositoryUpdateSerializer(serializers.Serializer):
     visibility = _choice(Visibility.values, "Visibility is either public or private.", required=False)
-    description = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+    description = serializers.CharField(allow_blank=True, required=False, help_text=DESCRIPTION_HELP)
 
 
 class GrantSerializer(serializers.Serializer):
@@ -270,6 +273,12 @@ class HistoryEntrySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     restorable_digest = serializers.CharField(
         help_text="POST this to the tag's restore/ to undo the event; '' when there is nothing to restore.")
+    previous_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="The tag's expiry when this event moved it off previous_digest or deleted it.")
+    restore_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="The expiry a restore to restorable_digest gives the tag: the one it had when it "
+                                   "last left that manifest; null for none, or when that time has passed (the tag "
+                                   "then comes back without an expiry).")
 
 
 class LayerSerializer(serializers.Serializer):

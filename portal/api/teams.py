@@ -74,9 +74,11 @@ class TeamMemberList(ApiView):
 
 
 class TeamMemberDetail(ApiView):
-    @extend_schema(tags=TAGS, request=None, responses=s.TeamMemberSerializer)
+    @extend_schema(tags=TAGS, request=None, responses={
+        200: s.TeamMemberSerializer,
+        409: OpenApiResponse(description="The user is already a member; nothing changed (and nothing logged).")})
     def put(self, request: Request, organization: str, team: str, username: str) -> Response:
-        """Add the user to the team (adding a member twice changes nothing)."""
+        """Add the user to the team; a user who is already a member gets 409 and nothing changes."""
         org = organization_named(organization)
         principal = require_org_admin(request, org, f"change the teams of '{org.name}'")
         row = team_named(org, team)

@@ -20,6 +20,15 @@ from portal.repositories.models import (
     Visibility,
 )
 
+MAX_DESCRIPTION_BYTES = 64 * 1024
+
+
+def validate_description(description: str) -> None:
+    """A description is at most 64 KiB of UTF-8: every repository page renders it."""
+    size = len(description.encode("utf-8", "surrogatepass"))
+    if size > MAX_DESCRIPTION_BYTES:
+        raise Invalid(f"The description is {size / 1024:.1f} KiB; the limit is 64 KiB.", "description")
+
 
 def parse_role(value: Any) -> RepositoryRole:
     for role in RepositoryRole:
@@ -50,6 +59,7 @@ def create_repository(principal: Principal, namespace: Namespace, name: str,
     """Create `namespace/name`, apply the organization's default permissions, and give a creator who is not
     an organization admin the admin role on what they made (as Quay does). The caller checked the right."""
     full_name = validate_repository_name(namespace.name, name)
+    validate_description(description)
     try:
         # write_transaction: a first push creates the repository, and SQLite writers of this process must
         # queue with the registry's other writes rather than poll for the lock. Measured with 8 clients
@@ -80,6 +90,8 @@ def _apply_defaults(repository: Repository, organization_id: int) -> None:
 
 def update_repository(principal: Principal, repository: Repository, visibility: Any = None,
                       description: str | None = None, request: Any = None) -> Repository:
+    if description is not None:   # before anything changes: a refusal leaves the visibility too
+        validate_description(description)
     if visibility is not None:
         new = parse_visibility(visibility)
         if new != repository.visibility:

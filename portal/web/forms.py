@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 
 from portal.access import SCOPES
 from portal.accounts.models import TeamRole
@@ -50,6 +51,15 @@ class EmailForm(forms.Form):
     email = forms.EmailField(label="E-mail")
 
 
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    def get_users(self, email: str) -> Any:
+        """At most one account: Django's form mails every active account whose address matches in any case.
+        The database holds each address once; should two ever match (data from before that rule), only the
+        earliest-joined gets a link, the account that keeps the address when duplicates are resolved."""
+        users = sorted(super().get_users(email), key=lambda user: (user.date_joined, user.pk))
+        return users[:1]
+
+
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'laptop podman' or 'CI'.")
     scopes = forms.MultipleChoiceField(choices=[(scope, f"{scope}: {text}") for scope, text in SCOPES.items()],
@@ -64,7 +74,8 @@ class TokenForm(forms.Form):
 
 
 class RobotForm(forms.Form):
-    name = forms.CharField(max_length=64, help_text="A lower-case letter, then letters, digits or _, e.g. 'ci'.")
+    name = forms.CharField(max_length=64, help_text="Lower-case letters, digits and . _ - separators, e.g. "
+                           "'ci' or 'deploy-bot'.")
     description = forms.CharField(max_length=255, required=False)
 
 

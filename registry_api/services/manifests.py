@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -68,19 +69,28 @@ def _references(repository: Repository, parsed: content.ParsedManifest) -> tuple
 
 
 def point_tag(repository: Repository, name: str, manifest_id: int, digest: str, actor_id: int | None) -> None:
-    """Point the tag at the manifest (inside the caller's write transaction) and record the move."""
-    previous = queries.current_tag(repository, name)
-    if previous == digest:
+    """Point the tag at the manifest (inside the caller's write transaction) and record the move.
+
+    The tag keeps its expiry; the history records it with the move, so that a restore can put it back.
+    """
+    previous = queries.tag_state(repository, name)
+    if previous is not None and previous.digest == digest:
         return
     queries.set_tag(repository, name, manifest_id)   # an upsert: a concurrent first push cannot fail it
-    kind = TagEvent.Kind.PUSHED if previous is None else TagEvent.Kind.MOVED
-    record_tag_event(repository, name, kind, digest, previous or "", actor_id)
+    if previous is None:
+        record_tag_event(repository, name, TagEvent.Kind.PUSHED, digest, "", actor_id)
+    else:
+        record_tag_event(repository, name, TagEvent.Kind.MOVED, digest, previous.digest, actor_id,
+                         previous.expires_at)
 
 
 def record_tag_event(repository: Repository, tag: str, kind: str, digest: str, previous: str,
-                     actor_id: int | None) -> None:
-    """One line of the tag history, and the tag_changed signal once the transaction commits."""
-    queries.record_tag_event(repository, tag, kind, digest, previous, actor_id)
+                     actor_id: int | None, previous_expires_at: datetime | None = None) -> None:
+    """One line of the tag history, and the tag_changed signal once the transaction commits.
+
+    `previous_expires_at` is the tag's expiry as the event moved it off `previous` or deleted it.
+    """
+    queries.record_tag_event(repository, tag, kind, digest, previous, actor_id, previous_expires_at)
     transaction.on_commit(lambda: signals.tag_changed.send(
         Tag, repository=repository, tag=tag, digest=digest, previous=previous))
 
@@ -99,18 +109,18 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
             manifest = Manifest.objects.select_for_update().filter(repository=repository, digest=reference).first()
             if manifest is None:
                 raise ManifestUnknown(detail={"reference": reference})
-            for tag_name in manifest.tags.values_list("name", flat=True):
-                record_tag_event(repository, tag_name, TagEvent.Kind.DELETED, "", reference, actor_id)
+            for tag_name, expires_at in manifest.tags.values_list("name", "expires_at"):
+                record_tag_event(repository, tag_name, TagEvent.Kind.DELETED, "", reference, actor_id, expires_at)
             manifest.delete()
             transaction.on_commit(lambda: signals.manifest_deleted.send(
                 Manifest, repository=repository, digest=reference))
         else:
             tag = Tag.objects.select_for_update().filter(repository=repository, name=reference)
-            digest = tag.values_list("manifest__digest", flat=True).first()
-            if digest is None:
+            row = tag.values_list("manifest__digest", "expires_at").first()
+            if row is None:
                 raise ManifestUnknown(detail={"reference": reference})
             tag.delete()
-            record_tag_event(repository, reference, TagEvent.Kind.DELETED, "", digest, actor_id)
+            record_tag_event(repository, reference, TagEvent.Kind.DELETED, "", row[0], actor_id, row[1])
 
 
 def list_tags(repository: Repository, n: int | None, last: str | None) -> tuple[list[str], bool]:

@@ -85,6 +85,9 @@ class HistoryEntry:
     actor: str
     created_at: datetime
     restorable_digest: str   # "" when there is nothing to restore from this entry
+    previous_expires_at: datetime | None = None   # the tag's expiry when this event moved or deleted it
+    # What restoring restorable_digest sets the expiry to (None: no expiry, also for one that has passed).
+    restore_expires_at: datetime | None = None
 
 
 @dataclass
@@ -209,12 +212,14 @@ def delete_tag(principal: Principal, repository: Repository, name: str, request:
     """Remove the tag (its manifest stays); the history keeps it restorable. The caller checked write."""
     _check_tag(name)
     with write_transaction():
-        digest = queries.current_tag(repository, name)   # locks the tag's row on PostgreSQL
-        if digest is None:
+        state = queries.tag_state(repository, name)   # locks the tag's row on PostgreSQL
+        if state is None:
             raise NotFound(f"There is no tag '{name}' in {repository.full_name}.", "tag")
         Tag.objects.filter(repository=repository, name=name).delete()
-        record_tag_event(repository, name, TagEvent.Kind.DELETED, "", digest, principal.user_id)
-        audit.record("tag_delete", principal, request=request, repository=repository, target=name, digest=digest)
+        record_tag_event(repository, name, TagEvent.Kind.DELETED, "", state.digest, principal.user_id,
+                         state.expires_at)
+        audit.record("tag_delete", principal, request=request, repository=repository, target=name,
+                     digest=state.digest)
 
 
 def retag(principal: Principal, repository: Repository, name: str, manifest_digest: str,
@@ -268,8 +273,8 @@ def tag_history(repository: Repository, name: str | None = None, *, page: int = 
                 per_page: int = 50) -> tuple[list[HistoryEntry], int]:
     """The moves of one tag (or of every tag) within WHARF_TAG_HISTORY_DAYS, newest first, and their total.
 
-    A page past the end gives the last page. Four statements: the count, the page, which of the digests it
-    names still exist, and where its tags point now.
+    A page past the end gives the last page. Five statements: the count, the page, which of the digests it
+    names still exist, where its tags point now, and the expiries that its restores would bring back.
     """
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     events = TagEvent.objects.filter(repository=repository, created_at__gte=_history_cutoff())
@@ -281,23 +286,48 @@ def tag_history(repository: Repository, name: str | None = None, *, page: int = 
     # The page's ids first, from the events alone (a deferred join, as in tag_page), then their actors.
     ids = events.order_by("-created_at", "-id").values("id")[start:start + per_page]
     rows = list(TagEvent.objects.filter(id__in=ids).order_by("-created_at", "-id").values_list(
-        "tag", "kind", "digest", "previous_digest", "actor__username", "created_at"))
+        "tag", "kind", "digest", "previous_digest", "actor__username", "created_at", "previous_expires_at"))
     candidates = {row[3] for row in rows if row[1] != TagEvent.Kind.PUSHED and row[3]}
     existing = set(Manifest.objects.filter(repository=repository, digest__in=candidates)
                    .values_list("digest", flat=True)) if candidates else set()
     current = dict(Tag.objects.filter(repository=repository, name__in={row[0] for row in rows})
                    .values_list("name", "manifest__digest")) if candidates else {}
     entries = []
-    for tag, kind, digest, previous, actor, created_at in rows:
+    for tag, kind, digest, previous, actor, created_at, previous_expires_at in rows:
         # Restorable: what the tag pointed at before this move, if it is still here and not already back.
         restorable = previous if previous in existing and current.get(tag) != previous else ""
-        entries.append(HistoryEntry(tag, kind, digest, previous, actor or "", created_at, restorable))
+        entries.append(HistoryEntry(tag, kind, digest, previous, actor or "", created_at, restorable,
+                                    previous_expires_at))
+    restores = _restored_expiries(repository, {(e.tag, e.restorable_digest) for e in entries if e.restorable_digest})
+    for entry in entries:
+        entry.restore_expires_at = restores.get((entry.tag, entry.restorable_digest))
     return entries, total
+
+
+def _restored_expiries(repository: Repository, targets: set[tuple[str, str]]) -> dict[tuple[str, str], datetime | None]:
+    """(tag, digest) → the expiry that restoring the tag to the digest gives it: the one the tag had when it
+    last left that manifest (moved or deleted) within the retention window, or None when that expiry has
+    passed by now. A tag that expired is wanted back, so it comes back without an expiry (as in Quay, whose
+    restored tags start a new lifetime), rather than be refused or be deleted again within the minute.
+    One statement, whatever the number of targets; the history page and restore_tag both ask it."""
+    if not targets:
+        return {}
+    events = (TagEvent.objects.filter(repository=repository, created_at__gte=_history_cutoff(),
+                                      tag__in={tag for tag, _ in targets},
+                                      previous_digest__in={digest for _, digest in targets})
+              .exclude(kind=TagEvent.Kind.PUSHED).order_by("created_at", "id")
+              .values_list("tag", "previous_digest", "previous_expires_at"))
+    now = timezone.now()
+    left = {(tag, digest): expires_at for tag, digest, expires_at in events if (tag, digest) in targets}
+    return {key: expires_at if expires_at is not None and expires_at > now else None
+            for key, expires_at in left.items()}
 
 
 def restore_tag(principal: Principal, repository: Repository, name: str, manifest_digest: str,
                 request: Any = None) -> TagRow:
-    """Point the tag back at a manifest it pointed at within the retention window. The caller checked write."""
+    """Point the tag back at a manifest it pointed at within the retention window, with the expiry it had
+    when it left that manifest (none if that time has passed: see _restored_expiries). The caller checked
+    write."""
     _check_tag(name)
     _check_digest(manifest_digest)
     days = settings.WHARF_TAG_HISTORY_DAYS
@@ -311,9 +341,14 @@ def restore_tag(principal: Principal, repository: Repository, name: str, manifes
         if manifest_id is None:
             raise Invalid(f"The manifest {manifest_digest} has been deleted from {repository.full_name}, so "
                           f"'{name}' cannot be restored to it.", "manifest_digest")
+        expires_at = _restored_expiries(repository, {(name, manifest_digest)}).get((name, manifest_digest))
         previous = _move(principal, repository, name, manifest_id, manifest_digest)
-        audit.record("tag_restore", principal, request=request, repository=repository, target=name,
-                     digest=manifest_digest, previous=previous or "")
+        detail: dict[str, Any] = {"digest": manifest_digest, "previous": previous or ""}
+        if previous != manifest_digest:   # a tag already there keeps its expiry: nothing moved
+            Tag.objects.filter(repository=repository, name=name).update(expires_at=expires_at)
+            if expires_at is not None:
+                detail["expires_at"] = expires_at.isoformat()
+        audit.record("tag_restore", principal, request=request, repository=repository, target=name, **detail)
     return tag_row(repository, name)
 
 
@@ -330,14 +365,15 @@ def expire_tags(now: datetime) -> int:
         with write_transaction():
             batch = list(Tag.objects.select_for_update(skip_locked=True, of=("self",))
                          .filter(expires_at__lte=now).order_by("expires_at", "id")
-                         .values_list("id", "repository_id", "name", "manifest__digest")[:EXPIRY_BATCH])
+                         .values_list("id", "repository_id", "name", "manifest__digest", "expires_at")
+                         [:EXPIRY_BATCH])
             if not batch:
                 return expired
             Tag.objects.filter(id__in=[row[0] for row in batch]).delete()
             repositories = Repository.objects.in_bulk({row[1] for row in batch})
-            for _, repository_id, name, digest in batch:
+            for _, repository_id, name, digest, expires_at in batch:
                 repository = repositories[repository_id]
-                record_tag_event(repository, name, TagEvent.Kind.DELETED, "", digest, None)
+                record_tag_event(repository, name, TagEvent.Kind.DELETED, "", digest, None, expires_at)
                 audit.record("tag_delete", SYSTEM, repository=repository, target=name, digest=digest, reason="expired")
         expired += len(batch)
 

@@ -1,8 +1,10 @@
-"""Template filters the repository pages share: sizes in binary units and short digests."""
+"""Template filters the repository pages share: sizes in binary units, short digests, description lines."""
 
 from __future__ import annotations
 
 from django import template
+
+from portal.web import markdown
 
 register = template.Library()
 
@@ -37,3 +39,9 @@ def platform_name(platform: object) -> str:
     parts = [getattr(platform, "os", ""), getattr(platform, "architecture", ""), getattr(platform, "variant", "")]
     name = "/".join(part for part in parts if part)
     return name or "unknown platform"
+
+
+@register.filter
+def description_line(text: str | None) -> str:
+    """A Markdown description's first line as plain text ("**Fast** `cli`" → "Fast cli"), for lists."""
+    return markdown.first_line(text or "")

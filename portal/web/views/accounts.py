@@ -21,7 +21,7 @@ from portal.accounts import credentials
 from portal.accounts.models import User
 from portal.errors import AuthenticationFailed, ServiceError, Throttled
 from portal.web import invitations
-from portal.web.forms import LoginForm, SignupForm
+from portal.web.forms import LoginForm, PasswordResetForm, SignupForm
 from portal.web.views.common import add_service_error, form_status, principal
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -123,6 +123,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = PasswordResetForm
     template_name = "registration/password_reset_form.html"
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"

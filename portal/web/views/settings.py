@@ -42,13 +42,10 @@ def settings(request: HttpRequest) -> HttpResponse:
 
 def _email(request: HttpRequest, _: None) -> Failed | None:
     form = EmailForm(request.POST)
-    if not form.is_valid():
-        return Failed("email_form", form)
-    user = user_of(request)
-    user.email = form.cleaned_data["email"]
-    user.save(update_fields=["email"])
-    messages.success(request, "Your e-mail address has been saved.")
-    return None
+    failed = attempt("email_form", form, lambda: services.change_email(user_of(request), form.cleaned_data["email"]))
+    if failed is None:
+        messages.success(request, "Your e-mail address has been saved.")
+    return failed
 
 
 def _token_create(request: HttpRequest, _: None) -> HttpResponse | Failed:
