@@ -34,7 +34,9 @@ from portal.web.views.common import (
     Handler,
     act,
     add_service_error,
+    ask_first,
     attempt,
+    confirmed,
     handle_post,
     page,
     principal,
@@ -155,6 +157,13 @@ def _team_role(request: HttpRequest, team: Team) -> Failed | None:
 
 
 def _team_delete(request: HttpRequest, team: Team) -> HttpResponse | None:
+    if not confirmed(request):
+        members, grants = team.memberships.count(), team.repository_permissions.count()
+        return ask_first(request, f"Delete the team {team.name}?",
+                         f"Its {members} member{'s' if members != 1 else ''} lose{'s' if members == 1 else ''} what "
+                         f"the team gives them at once: its role in {team.organization.name} and its permissions on "
+                         f"{grants} repositor{'ies' if grants != 1 else 'y'}. This cannot be undone.",
+                         "Delete team")
     try:
         services.delete_team(principal(request), team, request=request)
     except ServiceError as error:
@@ -202,11 +211,16 @@ def _default_set(request: HttpRequest, organization: Organization) -> Failed | N
     return failed
 
 
-def _default_delete(request: HttpRequest, organization: Organization) -> None:
+def _default_delete(request: HttpRequest, organization: Organization) -> HttpResponse | None:
     kind, who = request.POST.get("kind", ""), request.POST.get("who", "")
+    if not confirmed(request):
+        return ask_first(request, f"Remove the default permission of {who}?",
+                         f"New repositories in {organization.name} will no longer give {who} a role. Repositories "
+                         "that exist keep the permissions they have.", "Remove")
     act(request, lambda: repo_services.delete_default_permission(principal(request), organization.namespace,
                                                                  kind, who, request=request),
         f"Removed the default permission of {who}.")
+    return None
 
 
 DEFAULT_HANDLERS: dict[str, Handler[Organization]] = {"set": _default_set, "delete": _default_delete}

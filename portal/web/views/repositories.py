@@ -33,7 +33,9 @@ from portal.web.views.common import (
     Handler,
     act,
     add_service_error,
+    ask_first,
     attempt,
+    confirmed,
     handle_post,
     page,
     principal,
@@ -199,10 +201,15 @@ def _permission_set(request: HttpRequest, repo: Repository) -> Failed | None:
     return failed
 
 
-def _permission_delete(request: HttpRequest, repo: Repository) -> None:
+def _permission_delete(request: HttpRequest, repo: Repository) -> HttpResponse | None:
     kind, who = request.POST.get("kind", ""), request.POST.get("who", "")
+    if not confirmed(request):
+        return ask_first(request, f"Remove the permission of {who} on {repo.full_name}?",
+                         f"{who} loses the role it gives on {repo.full_name} at once (a role from a team or the "
+                         "repository's visibility stays).", "Remove")
     act(request, lambda: services.delete_permission(principal(request), repo, kind, who, request=request),
         f"Removed the permission of {who}.")
+    return None
 
 
 def _delete(request: HttpRequest, repo: Repository) -> HttpResponse | Failed:
