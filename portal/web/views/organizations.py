@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -29,7 +28,6 @@ from portal.repositories.models import DefaultPermission
 from portal.web.forms import ConfirmForm, GrantForm, MemberForm, NameForm, TeamForm, TeamRoleForm
 from portal.web.views import robots
 from portal.web.views.common import (
-    LOG_PAGE_SIZE,
     Failed,
     Handler,
     act,
@@ -42,6 +40,7 @@ from portal.web.views.common import (
     principal,
 )
 from portal.web.views.grants import ROLE_NAMES, grant_rows
+from portal.web.views.logs import log_context
 
 
 def _organization(request: HttpRequest, name: str, admin: bool = False) -> tuple[Organization, int]:
@@ -230,6 +229,6 @@ DEFAULT_HANDLERS: dict[str, Handler[Organization]] = {"set": _default_set, "dele
 @require_safe
 def logs(request: HttpRequest, name: str) -> HttpResponse:
     organization, role = _organization(request, name, admin=True)
-    entries = LogEntry.objects.filter(namespace=organization.namespace).order_by("-created_at", "-id")
-    log_page = Paginator(entries, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "web/organization_logs.html", _context(organization, role, "logs", page=log_page))
+    context, status = log_context(request, LogEntry.objects.filter(namespace=organization.namespace))
+    return render(request, "web/organization_logs.html", _context(organization, role, "logs", show_repository=True,
+                                                                  **context), status=status)
