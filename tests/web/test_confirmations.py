@@ -84,7 +84,7 @@ def test_regenerating_a_robot_token_says_it_breaks_ci_and_keeps_the_old_token(lo
 
     asked = client.post(ROBOTS, {"action": "robot_regenerate", "robot": "ci"})
 
-    assert asks(asked, "Regenerate the token of acme+ci?", "CI jobs", "stops working at once")
+    assert asks(asked, "Regenerate the token of acme+ci?", "This breaks CI at once", "stops working now")
     assert "secret" not in asked.context and Robot.objects.get(name="ci").token_digest == before
     regenerated = client.post(ROBOTS, confirmation_fields(asked))
     assert regenerated.context["secret"].startswith("wharf_robot_")

@@ -57,8 +57,8 @@ def regenerate(request: HttpRequest, namespace: Namespace) -> HttpResponse:
     robot = _robot(namespace, request)
     if not confirmed(request):
         return ask_first(request, f"Regenerate the token of {robot.full_name}?",
-                         "The old token stops working at once: CI jobs and anything else that log in with it "
-                         "fail until you give them the new token, which is shown once on the next page.",
+                         "This breaks CI at once: the old token stops working now, and every CI job or script "
+                         "that logs in with it fails until you give it the new token, shown once on the next page.",
                          "Regenerate token")
     token = services.regenerate_robot_token(principal(request), robot, request=request)
     return _secret(request, robot, token, "has a new token", request.path)
