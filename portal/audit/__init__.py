@@ -18,17 +18,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Kinds, for readers of the log (the API filters on them).
-KINDS = (
-    "login", "login_failed", "logout", "signup", "password_change", "password_reset",
-    "github_connect", "github_disconnect",
-    "token_create", "token_revoke", "token_use",
-    "robot_create", "robot_regenerate", "robot_delete",
-    "org_create", "org_delete", "team_create", "team_update", "team_delete", "team_member_add",
-    "team_member_remove", "default_permission_set", "default_permission_delete",
-    "repo_create", "repo_delete", "repo_visibility", "repo_update", "permission_set", "permission_delete",
-    "push", "pull", "tag_delete", "tag_create", "tag_expiry", "tag_restore", "manifest_delete",
-)
+# Kinds and how the log pages name them (the API filters on the kinds).
+KIND_LABELS = {
+    "login": "Signed in", "login_failed": "Failed sign-in", "logout": "Signed out", "signup": "Signed up",
+    "password_change": "Changed password", "password_reset": "Reset password",
+    "github_connect": "Connected GitHub", "github_disconnect": "Disconnected GitHub",
+    "token_create": "Created API token", "token_revoke": "Revoked API token", "token_use": "Used a token",
+    "robot_create": "Created robot", "robot_regenerate": "Regenerated robot token", "robot_delete": "Deleted robot",
+    "org_create": "Created organization", "org_delete": "Deleted organization", "team_create": "Created team",
+    "team_update": "Changed team", "team_delete": "Deleted team", "team_member_add": "Added team member",
+    "team_member_remove": "Removed team member", "default_permission_set": "Set default permission",
+    "default_permission_delete": "Removed default permission",
+    "repo_create": "Created repository", "repo_delete": "Deleted repository",
+    "repo_visibility": "Changed visibility", "repo_update": "Changed repository",
+    "permission_set": "Set permission", "permission_delete": "Removed permission",
+    "push": "Pushed", "pull": "Pulled", "tag_delete": "Deleted tag", "tag_create": "Added or moved tag",
+    "tag_expiry": "Set tag expiry", "tag_restore": "Restored tag", "manifest_delete": "Deleted manifest",
+}
+KINDS = tuple(KIND_LABELS)
 
 
 @cache

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings as django_settings
 from django.contrib.auth import views as auth_views
 from django.contrib.staticfiles.views import serve
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import path, re_path
+from django.views.generic import RedirectView
 
 from portal.web.views import accounts, dashboard, organizations, repositories, settings, tags
 
@@ -58,4 +60,7 @@ urlpatterns = [
     re_path(rf"^repository/{REPOSITORY}/manifest/{DIGEST}/$", tags.manifest, name="repository_manifest"),
     re_path(rf"^repository/{REPOSITORY}/$", repositories.repository, name="repository"),
     path("static/<path:path>", static),
+    # Pages link the SVG icon; this is for the clients that ask for /favicon.ico regardless.
+    path("favicon.ico", RedirectView.as_view(url=f"/{django_settings.STATIC_URL.strip('/')}/favicon.svg",
+                                             permanent=True)),
 ]

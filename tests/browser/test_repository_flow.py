@@ -153,6 +153,9 @@ def test_create_push_find_copy_delete_restore_and_pull_again(page: Any, shot: Sh
     page.go_back()
     page.locator("tr.tag-row[data-tag=v1] summary").click()
     page.locator("tr.tag-row[data-tag=v1] [data-testid=delete-tag]").click()
+    expect(page.locator("[data-testid=confirm-page]")).to_contain_text(digest)   # it asks first
+    assert Tag.objects.filter(repository__full_name="alice/flow", name="v1").exists()
+    page.click("[data-testid=confirm]")
     expect(page.locator(".messages")).to_contain_text("Deleted the tag v1")
     expect(page.locator("[data-testid=tags]")).to_contain_text("No tags yet")
     assert not Tag.objects.filter(repository__full_name="alice/flow").exists()

@@ -158,7 +158,7 @@ def test_the_last_admin_cannot_leave_and_the_last_admin_team_stays(login_as: Log
 
     leave = client.post("/organization/acme/teams/owners/", {"action": "member_remove", "username": "alice"},
                         follow=True)
-    delete = client.post("/organization/acme/teams/owners/", {"action": "delete"}, follow=True)
+    delete = client.post("/organization/acme/teams/owners/", {"action": "delete", "confirm": "1"}, follow=True)
 
     assert "That would leave the organization without an admin." in messages_of(leave)
     assert "it cannot be deleted" in " ".join(messages_of(delete))
@@ -166,7 +166,7 @@ def test_the_last_admin_cannot_leave_and_the_last_admin_team_stays(login_as: Log
 
 
 def test_an_admin_deletes_a_team(login_as: Login, acme: Organization, alice: User) -> None:
-    response = login_as(alice).post("/organization/acme/teams/devs/", {"action": "delete"}, follow=True)
+    response = login_as(alice).post("/organization/acme/teams/devs/", {"action": "delete", "confirm": "1"}, follow=True)
 
     assert response.redirect_chain[-1][0] == "/organization/acme/teams/"
     assert "Deleted the team devs." in messages_of(response)
@@ -203,8 +203,10 @@ def test_an_admin_regenerates_and_deletes_a_robot(login_as: Login, acme: Organiz
     make_robot("acme", "ci")
     client = login_as(alice)
 
-    regenerated = client.post("/organization/acme/robots/", {"action": "robot_regenerate", "robot": "ci"})
-    deleted = client.post("/organization/acme/robots/", {"action": "robot_delete", "robot": "ci"}, follow=True)
+    regenerated = client.post("/organization/acme/robots/",
+                              {"action": "robot_regenerate", "robot": "ci", "confirm": "1"})
+    deleted = client.post("/organization/acme/robots/",
+                          {"action": "robot_delete", "robot": "ci", "confirm": "1"}, follow=True)
     missing = client.post("/organization/acme/robots/", {"action": "robot_delete", "robot": "ci"})
 
     assert regenerated.status_code == 200 and regenerated.context["secret"].startswith("wharf_robot_")
@@ -224,7 +226,7 @@ def test_an_admin_sets_changes_and_removes_default_permissions(login_as: Login, 
     client.post(url, {"action": "set", "kind": "robots", "who": "acme+ci", "role": "write"})
     client.post(url, {"action": "set", "kind": "teams", "who": "devs", "role": "write"})
     page = text(client.get(url))
-    removed = client.post(url, {"action": "delete", "kind": "robots", "who": "acme+ci"}, follow=True)
+    removed = client.post(url, {"action": "delete", "kind": "robots", "who": "acme+ci", "confirm": "1"}, follow=True)
 
     assert "<code>devs</code>" in page and "<code>acme+ci</code>" in page
     assert "Removed the default permission of acme+ci." in messages_of(removed)
@@ -248,7 +250,7 @@ def test_default_permission_errors(login_as: Login, acme: Organization, alice: U
 
 def test_removing_a_missing_default_permission_says_so(login_as: Login, acme: Organization, alice: User) -> None:
     response = login_as(alice).post("/organization/acme/default-permissions/",
-                                    {"action": "delete", "kind": "teams", "who": "devs"}, follow=True)
+                                    {"action": "delete", "kind": "teams", "who": "devs", "confirm": "1"}, follow=True)
 
     assert "'devs' has no default permission in acme." in messages_of(response)
 

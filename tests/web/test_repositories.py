@@ -198,7 +198,8 @@ def test_an_admin_grants_changes_and_removes_permissions(login_as: Login, acme: 
     changed = client.post(url, {"action": "permission_set", "kind": "users", "who": "charlie", "role": "admin"},
                           follow=True)
     page = text(changed)
-    removed = client.post(url, {"action": "permission_delete", "kind": "robots", "who": "acme+ci"}, follow=True)
+    removed = client.post(url, {"action": "permission_delete", "kind": "robots", "who": "acme+ci", "confirm": "1"},
+                          follow=True)
 
     assert "charlie now has admin on acme/app." in messages_of(changed)
     assert "<code>charlie</code>" in page and "<code>devs</code>" in page and "<code>acme+ci</code>" in page
@@ -231,7 +232,8 @@ def test_removing_a_permission_nobody_has_says_so(login_as: Login, alice: User, 
     make_repository("alice/app")
 
     response = login_as(alice).post("/repository/alice/app/settings/",
-                                    {"action": "permission_delete", "kind": "users", "who": "charlie"}, follow=True)
+                                    {"action": "permission_delete", "kind": "users", "who": "charlie", "confirm": "1"},
+                                    follow=True)
 
     assert "'charlie' has no permission on alice/app." in messages_of(response)
 

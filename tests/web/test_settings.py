@@ -140,7 +140,7 @@ def test_user_robot_token_is_shown_once_and_regenerating_replaces_it(login_as: L
     created = client.post("/settings/robots/", {"action": "robot_create", "name": "ci", "description": "CI"})
     first = created.context["secret"]
     listing = text(client.get("/settings/robots/"))
-    regenerated = client.post("/settings/robots/", {"action": "robot_regenerate", "robot": "ci"})
+    regenerated = client.post("/settings/robots/", {"action": "robot_regenerate", "robot": "ci", "confirm": "1"})
     second = regenerated.context["secret"]
 
     assert created.status_code == 200 and created["Cache-Control"] == "no-store"
@@ -165,8 +165,9 @@ def test_user_robot_names_are_checked(login_as: Login, alice: User) -> None:
 def test_deleting_a_user_robot(login_as: Login, alice: User, bob: User) -> None:
     make_robot("alice", "ci")
 
-    as_bob = login_as(bob).post("/settings/robots/", {"action": "robot_delete", "robot": "ci"})
-    as_alice = login_as(alice).post("/settings/robots/", {"action": "robot_delete", "robot": "ci"}, follow=True)
+    as_bob = login_as(bob).post("/settings/robots/", {"action": "robot_delete", "robot": "ci", "confirm": "1"})
+    as_alice = login_as(alice).post("/settings/robots/", {"action": "robot_delete", "robot": "ci", "confirm": "1"},
+                                    follow=True)
 
     assert as_bob.status_code == 404   # bob's page is about bob's namespace: he has no robot "ci"
     assert "Deleted robot alice+ci; its token no longer works." in messages_of(as_alice)

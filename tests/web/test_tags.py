@@ -179,7 +179,7 @@ def test_a_writer_deletes_a_tag(login_as: Login, app: Repository, bob: User) -> 
     digest = make_image(app, "v1")
     make_image(app, "v2")
 
-    response = login_as(bob).post(TAGS + "?page=1", {"action": "delete", "tag": "v1"}, follow=True)
+    response = login_as(bob).post(TAGS + "?page=1", {"action": "delete", "tag": "v1", "confirm": "1"}, follow=True)
 
     assert response.redirect_chain == [(TAGS + "?page=1", 302)]
     assert tag_names(response) == ["v2"]
@@ -272,7 +272,7 @@ def test_the_history_lists_each_change_with_its_actor_newest_first(login_as: Log
                                                                    bob: User, charlie: User) -> None:
     first = make_image(app, "v1", actor_id=alice.pk)
     make_image(app, "v1", layers=[b"second"], actor_id=bob.pk)
-    login_as(bob).post(TAGS, {"action": "delete", "tag": "v1"})
+    login_as(bob).post(TAGS, {"action": "delete", "tag": "v1", "confirm": "1"})
 
     response = login_as(charlie).get(HISTORY)
 
@@ -285,7 +285,7 @@ def test_the_history_lists_each_change_with_its_actor_newest_first(login_as: Log
 def test_a_writer_restores_a_deleted_tag_with_one_click(login_as: Login, app: Repository, bob: User) -> None:
     digest = make_image(app, "v1")
     client = login_as(bob)
-    client.post(TAGS, {"action": "delete", "tag": "v1"})
+    client.post(TAGS, {"action": "delete", "tag": "v1", "confirm": "1"})
     page = text(client.get(HISTORY))
     assert f'name="digest" value="{digest}"' in page and 'data-testid="restore"' in page
 
@@ -310,7 +310,7 @@ def test_restoring_to_a_digest_the_tag_never_had_is_refused(login_as: Login, app
 
 def test_a_reader_may_not_restore(login_as: Login, app: Repository, bob: User, charlie: User) -> None:
     digest = make_image(app, "v1")
-    login_as(bob).post(TAGS, {"action": "delete", "tag": "v1"})
+    login_as(bob).post(TAGS, {"action": "delete", "tag": "v1", "confirm": "1"})
     before = state(app)
 
     response = login_as(charlie).post(HISTORY, {"action": "restore", "tag": "v1", "digest": digest})

@@ -3,7 +3,10 @@
 A page with several forms posts them all to its own URL with a hidden `action` field. Each action's
 handler returns None when it worked (the page then redirects to itself: POST-redirect-GET), a `Failed`
 (the page is drawn again with that one form bound and showing its errors, status 400), or a response of
-its own (a secret shown once).
+its own (a secret shown once, or the question a destructive action asks first).
+
+Destructive actions ask first without JavaScript: posted without `confirm=1`, they change nothing and answer
+with a page that says what will happen and posts the same fields again with `confirm=1` (see `ask_first`).
 """
 
 from __future__ import annotations
@@ -99,6 +102,23 @@ def page(request: HttpRequest, template: str, context: dict[str, Any], failed: F
     if failed is not None:
         context[failed.key] = failed.form
     return render(request, template, context, status=failed.status if failed else 200)
+
+
+def confirmed(request: HttpRequest) -> bool:
+    """True when a destructive action's POST is the second one, sent from the page `ask_first` drew."""
+    return request.POST.get("confirm") == "1"
+
+
+def ask_first(request: HttpRequest, question: str, consequence: str, button: str) -> HttpResponse:
+    """The page asking whether to go on: a form re-posting the request's fields with confirm=1, and Cancel.
+
+    The answer is the same URL and fields, so the handler that asked runs again and this time acts; nothing is
+    kept between the two requests."""
+    fields = [(key, value) for key, values in request.POST.lists()
+              if key not in ("csrfmiddlewaretoken", "confirm") for value in values]
+    return render(request, "web/confirm.html", {"question": question, "consequence": consequence,
+                                                "button": button, "fields": fields,
+                                                "back": request.get_full_path()})
 
 
 def show_secret(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:

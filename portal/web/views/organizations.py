@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -29,17 +28,19 @@ from portal.repositories.models import DefaultPermission
 from portal.web.forms import ConfirmForm, GrantForm, MemberForm, NameForm, TeamForm, TeamRoleForm
 from portal.web.views import robots
 from portal.web.views.common import (
-    LOG_PAGE_SIZE,
     Failed,
     Handler,
     act,
     add_service_error,
+    ask_first,
     attempt,
+    confirmed,
     handle_post,
     page,
     principal,
 )
 from portal.web.views.grants import ROLE_NAMES, grant_rows
+from portal.web.views.logs import log_context
 
 
 def _organization(request: HttpRequest, name: str, admin: bool = False) -> tuple[Organization, int]:
@@ -155,6 +156,13 @@ def _team_role(request: HttpRequest, team: Team) -> Failed | None:
 
 
 def _team_delete(request: HttpRequest, team: Team) -> HttpResponse | None:
+    if not confirmed(request):
+        members, grants = team.memberships.count(), team.repository_permissions.count()
+        return ask_first(request, f"Delete the team {team.name}?",
+                         f"Its {members} member{'s' if members != 1 else ''} lose{'s' if members == 1 else ''} what "
+                         f"the team gives them at once: its role in {team.organization.name} and its permissions on "
+                         f"{grants} repositor{'ies' if grants != 1 else 'y'}. This cannot be undone.",
+                         "Delete team")
     try:
         services.delete_team(principal(request), team, request=request)
     except ServiceError as error:
@@ -202,11 +210,16 @@ def _default_set(request: HttpRequest, organization: Organization) -> Failed | N
     return failed
 
 
-def _default_delete(request: HttpRequest, organization: Organization) -> None:
+def _default_delete(request: HttpRequest, organization: Organization) -> HttpResponse | None:
     kind, who = request.POST.get("kind", ""), request.POST.get("who", "")
+    if not confirmed(request):
+        return ask_first(request, f"Remove the default permission of {who}?",
+                         f"New repositories in {organization.name} will no longer give {who} a role. Repositories "
+                         "that exist keep the permissions they have.", "Remove")
     act(request, lambda: repo_services.delete_default_permission(principal(request), organization.namespace,
                                                                  kind, who, request=request),
         f"Removed the default permission of {who}.")
+    return None
 
 
 DEFAULT_HANDLERS: dict[str, Handler[Organization]] = {"set": _default_set, "delete": _default_delete}
@@ -216,6 +229,6 @@ DEFAULT_HANDLERS: dict[str, Handler[Organization]] = {"set": _default_set, "dele
 @require_safe
 def logs(request: HttpRequest, name: str) -> HttpResponse:
     organization, role = _organization(request, name, admin=True)
-    entries = LogEntry.objects.filter(namespace=organization.namespace).order_by("-created_at", "-id")
-    log_page = Paginator(entries, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "web/organization_logs.html", _context(organization, role, "logs", page=log_page))
+    context, status = log_context(request, LogEntry.objects.filter(namespace=organization.namespace))
+    return render(request, "web/organization_logs.html", _context(organization, role, "logs", show_repository=True,
+                                                                  **context), status=status)

@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,18 +26,20 @@ from portal.repositories.models import Repository
 from portal.web import commands, markdown
 from portal.web.forms import ConfirmForm, DescriptionForm, GrantForm, RepositoryForm, VisibilityForm
 from portal.web.views.common import (
-    LOG_PAGE_SIZE,
     Failed,
     Handler,
     act,
     add_service_error,
+    ask_first,
     attempt,
+    confirmed,
     handle_post,
     page,
     principal,
     user_of,
 )
 from portal.web.views.grants import ROLE_NAMES, grant_rows
+from portal.web.views.logs import log_context
 from registry_api.models import Blob, Manifest, Tag
 from registry_api.services import tags as tag_services
 
@@ -144,10 +145,9 @@ def repository_settings(request: HttpRequest, full_name: str) -> HttpResponse:
 def repository_logs(request: HttpRequest, full_name: str) -> HttpResponse:
     """The repository's audit log (pushes, pulls, tag and permission changes), for its admins."""
     repo, _ = get_repository(request, full_name, need=Role.ADMIN)
-    entries = LogEntry.objects.filter(repository=repo).order_by("-created_at", "-id")
-    log_page = Paginator(entries, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "web/repository_logs.html", {"repository": repo, "page": log_page, "tab": "logs",
-                                                        "is_admin": True})
+    context, status = log_context(request, LogEntry.objects.filter(repository=repo))
+    return render(request, "web/repository_logs.html", {"repository": repo, "tab": "logs", "is_admin": True,
+                                                        **context}, status=status)
 
 
 def _visibility(request: HttpRequest, repo: Repository) -> Failed | None:
@@ -179,10 +179,15 @@ def _permission_set(request: HttpRequest, repo: Repository) -> Failed | None:
     return failed
 
 
-def _permission_delete(request: HttpRequest, repo: Repository) -> None:
+def _permission_delete(request: HttpRequest, repo: Repository) -> HttpResponse | None:
     kind, who = request.POST.get("kind", ""), request.POST.get("who", "")
+    if not confirmed(request):
+        return ask_first(request, f"Remove the permission of {who} on {repo.full_name}?",
+                         f"{who} loses the role it gives on {repo.full_name} at once (a role from a team or the "
+                         "repository's visibility stays).", "Remove")
     act(request, lambda: services.delete_permission(principal(request), repo, kind, who, request=request),
         f"Removed the permission of {who}.")
+    return None
 
 
 def _delete(request: HttpRequest, repo: Repository) -> HttpResponse | Failed:

@@ -14,7 +14,7 @@ from portal.accounts.models import Namespace, Robot
 from portal.repositories.models import RepositoryPermission
 from portal.web import commands
 from portal.web.forms import RobotForm
-from portal.web.views.common import Failed, Handler, attempt, principal, show_secret
+from portal.web.views.common import Failed, Handler, ask_first, attempt, confirmed, principal, show_secret
 
 
 def robots_of(namespace: Namespace) -> QuerySet[Robot]:
@@ -56,14 +56,25 @@ def create(request: HttpRequest, namespace: Namespace) -> HttpResponse | Failed 
 
 def regenerate(request: HttpRequest, namespace: Namespace) -> HttpResponse:
     robot = _robot(namespace, request)
+    if not confirmed(request):
+        return ask_first(request, f"Regenerate the token of {robot.full_name}?",
+                         "This breaks CI at once: the old token stops working now, and every CI job or script "
+                         "that logs in with it fails until you give it the new token, shown once on the next page.",
+                         "Regenerate token")
     token = services.regenerate_robot_token(principal(request), robot, request=request)
     return _secret(request, robot, token, "has a new token", request.path)
 
 
-def delete(request: HttpRequest, namespace: Namespace) -> None:
+def delete(request: HttpRequest, namespace: Namespace) -> HttpResponse | None:
     robot = _robot(namespace, request)
+    if not confirmed(request):
+        return ask_first(request, f"Delete the robot {robot.full_name}?",
+                         "Its token stops working at once: CI jobs and anything else that log in with it fail "
+                         "from now on, and its repository permissions go with it. This cannot be undone.",
+                         "Delete robot")
     services.delete_robot(principal(request), robot, request=request)
     messages.success(request, f"Deleted robot {robot.full_name}; its token no longer works.")
+    return None
 
 
 HANDLERS: dict[str, Handler[Namespace]] = {

@@ -24,8 +24,9 @@ from portal.errors import ServiceError
 from portal.repositories.models import Repository
 from portal.web import commands
 from portal.web.forms import ExpiryForm, RestoreForm, RetagForm, TagFilterForm, TagForm
-from portal.web.views.common import Failed, Handler, attempt, handle_post, page, principal
+from portal.web.views.common import Failed, Handler, ask_first, attempt, confirmed, handle_post, page, principal
 from portal.web.views.repositories import NEEDS, get_repository
+from registry_api.models import Tag
 from registry_api.services import tags as tag_services
 
 PER_PAGE = 50
@@ -91,8 +92,21 @@ def tags(request: HttpRequest, full_name: str) -> HttpResponse:
     return page(request, "web/repository_tags.html", context, outcome)
 
 
-def _delete(request: HttpRequest, repository: Repository) -> Failed | None:
+def _current_digest(repository: Repository, name: str) -> str | None:
+    """Where the tag points now (None when there is no such tag: the service then says so)."""
+    return Tag.objects.filter(repository=repository, name=name).values_list("manifest__digest", flat=True).first()
+
+
+def _delete(request: HttpRequest, repository: Repository) -> HttpResponse | Failed | None:
     form = TagForm(request.POST)
+    if form.is_valid() and not confirmed(request):
+        name = form.cleaned_data["tag"]
+        digest = _current_digest(repository, name)
+        if digest is not None:
+            return ask_first(request, f"Delete the tag {name}?",
+                             f"{repository.full_name}:{name} points at {digest}. Pulls of {name} fail from now on; "
+                             f"the manifest stays, and the history can restore the tag for "
+                             f"{settings.WHARF_TAG_HISTORY_DAYS} days.", "Delete tag")
     failed = attempt("failed_form", form, lambda: tag_services.delete_tag(
         principal(request), repository, form.cleaned_data["tag"], request=request))
     if failed is None:
@@ -100,8 +114,16 @@ def _delete(request: HttpRequest, repository: Repository) -> Failed | None:
     return failed
 
 
-def _retag(request: HttpRequest, repository: Repository) -> Failed | None:
+def _retag(request: HttpRequest, repository: Repository) -> HttpResponse | Failed | None:
     form = RetagForm(request.POST)
+    if form.is_valid() and not confirmed(request):
+        name, digest = form.cleaned_data["name"].strip(), form.cleaned_data["digest"]
+        previous = _current_digest(repository, name)
+        if previous is not None and previous != digest:   # adding a tag that exists moves it: ask first
+            return ask_first(request, f"Move the tag {name}?",
+                             f"{name} already exists in {repository.full_name}. Adding it here moves it from "
+                             f"{previous} to {digest}: pulls of {name} get the other image from now on. The "
+                             f"history can move it back.", "Move tag")
     failed = attempt("failed_form", form, lambda: tag_services.retag(
         principal(request), repository, form.cleaned_data["name"].strip(), form.cleaned_data["digest"],
         request=request), RETAG_FIELDS)
