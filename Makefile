@@ -4,25 +4,36 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint venv image lock clean
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes
 
-$(VENV)/.installed: requirements-dev.lock
+.PHONY: run test bench lint venv dev image lock clean
+
+# Two stamps, each redone when its lock changes: `make run` installs only the application (requirements.lock);
+# `make test`, `make lint` and `make bench` add the development tools (requirements-dev.lock: pytest,
+# Playwright, ruff, mypy…) on top.
+$(VENV)/.runtime: requirements.lock
 	@scripts/venv.sh $(PYTHON) $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(PIP_INSTALL) -r requirements.lock
 	@touch $@
 
-venv: $(VENV)/.installed
+$(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
+	$(PIP_INSTALL) -r requirements-dev.lock
+	@touch $@
+
+venv: $(VENV)/.runtime
+
+dev: $(VENV)/.dev
 
 run: venv
 	@scripts/run.sh
 
-test: venv
+test: dev
 	@scripts/test.sh
 
-bench: venv
+bench: dev
 	@scripts/bench.sh $(ARGS)
 
-lint: venv
+lint: dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy portal registry_api builds scanning
 

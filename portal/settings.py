@@ -154,6 +154,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'   # as static/wharf.css
+MONO_FONTS = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Wharf API",
     "DESCRIPTION": "Repositories, organizations, teams, permissions, robot accounts, API tokens and audit logs.",
@@ -162,6 +164,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The docs load nothing from outside Wharf (portal/api/docs.py): no validator badge from validator.swagger.io,
+    # and Redoc's theme in the system's fonts instead of Google's.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_UI_SETTINGS": {"theme": {"typography": {
+        "fontFamily": SYSTEM_FONTS, "headings": {"fontFamily": SYSTEM_FONTS}, "code": {"fontFamily": MONO_FONTS}}}},
     # Repository roles and team roles share the field name "role": name their enums.
     "ENUM_NAME_OVERRIDES": {"RepositoryRoleEnum": "portal.api.serializers.ROLES",
                             "TeamRoleEnum": "portal.api.serializers.TEAM_ROLES"},

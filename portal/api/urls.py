@@ -12,9 +12,9 @@ a tag's own routes come first, so that tags named "history", "star" or "tags" ar
 from __future__ import annotations
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal.api import logs, manifests, organizations, repositories, robots, stars, tags, teams, user
+from portal.api import docs, logs, manifests, organizations, repositories, robots, stars, tags, teams, user
 from portal.api.base import not_found
 
 NS = r"(?P<namespace>[^/]+)"
@@ -59,7 +59,8 @@ urlpatterns = [
 
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("redoc/", docs.RedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("redoc/redoc.standalone.js", docs.redoc_bundle, name="api-redoc-bundle"),
     # Anything else under /api/v1/ is a JSON 404 too, not the site's HTML page (nor a slash redirect).
     re_path(r"^", not_found),
 ]

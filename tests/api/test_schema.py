@@ -51,10 +51,27 @@ def test_the_docs_pages_are_served_without_a_cdn(client, url):
 
     assert response.status_code == 200
     page = response.content.decode()
-    assets = re.findall(r'src="([^"]+)"', page)
-    assert assets and all(asset.startswith("/static/drf_spectacular_sidecar/") for asset in assets)
-    assert "cdn." not in page and "unpkg" not in page
-    assert client.get(assets[0]).status_code == 200      # served by Wharf itself
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets and all(asset.startswith(("/static/drf_spectacular_sidecar/", "/api/v1/redoc/")) for asset in assets)
+    assert "cdn." not in page and "unpkg" not in page and "fonts.g" not in page
+    assert all(client.get(asset).status_code == 200 for asset in assets)      # served by Wharf itself
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/docs/", "/api/v1/redoc/"])
+def test_the_docs_pages_name_no_host_but_the_one_asked(client, url):
+    page = client.get(url, HTTP_HOST="wharf.example").content.decode()
+
+    assert set(re.findall(r"https?://([^/\"'\s)]+)", page)) <= {"wharf.example"}
+
+
+def test_the_redoc_bundle_is_served_without_redoclys_outside_logo(client):
+    response = client.get("/api/v1/redoc/redoc.standalone.js")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert b"Redoc" in response.content and b"cdn.redoc.ly" not in response.content
+    assert client.get("/api/v1/redoc/redoc.standalone.js", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
 
 
 @pytest.mark.django_db

@@ -74,6 +74,7 @@ ROUTES = [
     Route("api", "GET", "/api/v1/schema/",                                  "200  200 200  200  200  200  200  200  200  200"),
     Route("api", "GET", "/api/v1/docs/",                                    "200  200 200  200  200  200  200  200  200  200"),
     Route("api", "GET", "/api/v1/redoc/",                                   "200  200 200  200  200  200  200  200  200  200"),
+    Route("api", "GET", "/api/v1/redoc/redoc.standalone.js",                "200  200 200  200  200  200  200  200  200  200"),
     Route("api", "GET", "/api/v1/no-such-thing/",                           "404  404 404  404  404  404  404  404  404  404"),
     # Pages: robots and API tokens never sign in to the pages, so with their headers they are anonymous.
     Route("page", "GET", "/",                                               "200  200 200  200  200  200  200  200  200  200"),
