@@ -202,6 +202,12 @@ WHARF_REGISTRY_SERVICE = env_str("WHARF_REGISTRY_SERVICE", "wharf")
 WHARF_TOKEN_TTL = env_int("WHARF_TOKEN_TTL", 300)
 WHARF_TOKEN_KEY_PATH = Path(env_str("WHARF_TOKEN_KEY_PATH", str(DATA_DIR / "keys" / "token-signing.pem")))
 WHARF_MAX_MANIFEST_BYTES = env_int("WHARF_MAX_MANIFEST_BYTES", 4 * 1024 * 1024)
+# An index lists at most this many manifests, and indexes nest at most this deep (an index of images is 1).
+WHARF_MAX_INDEX_ENTRIES = env_int("WHARF_MAX_INDEX_ENTRIES", 1000)
+WHARF_MAX_INDEX_DEPTH = env_int("WHARF_MAX_INDEX_DEPTH", 4)
+# Foreign layer URLs (never fetched by Wharf, but handed to clients) must match this regular expression whole,
+# e.g. "https://mcr\.microsoft\.com/.*"; empty (the default) refuses every manifest that carries them.
+WHARF_FOREIGN_URLS_ALLOW = env_str("WHARF_FOREIGN_URLS_ALLOW", "")
 WHARF_UPLOAD_EXPIRY_SECONDS = env_int("WHARF_UPLOAD_EXPIRY_SECONDS", 24 * 3600)
 WHARF_TAGS_PAGE_MAX = env_int("WHARF_TAGS_PAGE_MAX", 10_000)
 # How long tag moves and deletions stay in a tag's history (and can be restored from).
