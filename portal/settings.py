@@ -88,10 +88,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # writers queue on busy_timeout instead of failing with "database is locked" half-way. A checkpoint
     # fsyncs the database: the Celery beat job does it every 30 s, off the request path (measured: the
     # default checkpoint every 1,000 pages made one concurrent push in three stall for tens of ms); the
-    # automatic one stays as a backstop at 64 MiB of log.
+    # automatic one stays as a backstop at 64 MiB of log. A writer waits at most 5 s for the lock; then the
+    # request answers 503 with Retry-After (portal/failures.py) instead of holding a thread for longer.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
+        "timeout": 5,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384;",
     }
 
