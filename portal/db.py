@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import OperationalError, connection, models, transaction
 from django.utils.dateparse import parse_datetime
 
 
@@ -48,10 +48,19 @@ _sqlite_writer = threading.RLock()
 
 @contextmanager
 def write_transaction() -> Iterator[None]:
-    """transaction.atomic(), taken in turn by this process's threads on SQLite."""
+    """transaction.atomic(), taken in turn by this process's threads on SQLite.
+
+    A thread waits in this queue no longer than SQLite's busy timeout, as it would for another process's
+    lock; then it fails as SQLite would ("database is locked"), which answers 503 (portal/failures.py).
+    """
     if connection.vendor != "sqlite":
         with transaction.atomic():
             yield
         return
-    with _sqlite_writer, transaction.atomic():
-        yield
+    if not _sqlite_writer.acquire(timeout=float(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5))):
+        raise OperationalError("database is locked (this process's writers queued past the busy timeout)")
+    try:
+        with transaction.atomic():
+            yield
+    finally:
+        _sqlite_writer.release()

@@ -88,10 +88,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # writers queue on busy_timeout instead of failing with "database is locked" half-way. A checkpoint
     # fsyncs the database: the Celery beat job does it every 30 s, off the request path (measured: the
     # default checkpoint every 1,000 pages made one concurrent push in three stall for tens of ms); the
-    # automatic one stays as a backstop at 64 MiB of log.
+    # automatic one stays as a backstop at 64 MiB of log. A writer waits at most 5 s for the lock; then the
+    # request answers 503 with Retry-After (portal/failures.py) instead of holding a thread for longer.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
+        "timeout": 5,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384;",
     }
 
@@ -212,6 +213,12 @@ WHARF_REGISTRY_SERVICE = env_str("WHARF_REGISTRY_SERVICE", "wharf")
 WHARF_TOKEN_TTL = env_int("WHARF_TOKEN_TTL", 300)
 WHARF_TOKEN_KEY_PATH = Path(env_str("WHARF_TOKEN_KEY_PATH", str(DATA_DIR / "keys" / "token-signing.pem")))
 WHARF_MAX_MANIFEST_BYTES = env_int("WHARF_MAX_MANIFEST_BYTES", 4 * 1024 * 1024)
+# An index lists at most this many manifests, and indexes nest at most this deep (an index of images is 1).
+WHARF_MAX_INDEX_ENTRIES = env_int("WHARF_MAX_INDEX_ENTRIES", 1000)
+WHARF_MAX_INDEX_DEPTH = env_int("WHARF_MAX_INDEX_DEPTH", 4)
+# Foreign layer URLs (never fetched by Wharf, but handed to clients) must match this regular expression whole,
+# e.g. "https://mcr\.microsoft\.com/.*"; empty (the default) refuses every manifest that carries them.
+WHARF_FOREIGN_URLS_ALLOW = env_str("WHARF_FOREIGN_URLS_ALLOW", "")
 WHARF_UPLOAD_EXPIRY_SECONDS = env_int("WHARF_UPLOAD_EXPIRY_SECONDS", 24 * 3600)
 WHARF_TAGS_PAGE_MAX = env_int("WHARF_TAGS_PAGE_MAX", 10_000)
 # How long tag moves and deletions stay in a tag's history (and can be restored from).

@@ -8,3 +8,10 @@ urlpatterns = [
     path("", include("social_django.urls", namespace="social")),
     path("", include("portal.web.urls")),
 ]
+
+# Failures no view answered (a bug, an Http404, a request Django refuses, a busy database) get the envelope of
+# the surface they happened on: OCI under /v2/, the API's under /api/, HTML pages elsewhere.
+handler400 = "portal.failures.bad_request"
+handler403 = "portal.failures.permission_denied"
+handler404 = "portal.failures.page_not_found"
+handler500 = "portal.failures.server_error"

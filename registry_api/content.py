@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+from portal.jsondepth import TooDeep, check_depth
 from portal.names import is_supported_digest
 from registry_api.errors import ManifestInvalid
 
@@ -24,6 +28,18 @@ NON_DISTRIBUTABLE = {
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 }
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a deployment allows in a manifest beyond the spec's shape (settings, passed in by the service)."""
+
+    max_index_entries: int = 1000
+    # Foreign layer URLs must match this pattern whole; None refuses every descriptor that carries `urls`.
+    foreign_urls: re.Pattern[str] | None = None
+
+
+DEFAULT_POLICY = Policy()
 
 
 @dataclass(frozen=True)
@@ -49,35 +65,76 @@ def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
-def parse_manifest(body: bytes, content_type: str) -> ParsedManifest:
+def parse_manifest(body: bytes, content_type: str, policy: Policy = DEFAULT_POLICY) -> ParsedManifest:
     """Validate a pushed manifest or index and list what it references; raises ManifestInvalid."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestInvalid("manifest is not valid JSON", detail=str(exc)) from None
-    if not isinstance(document, dict):
-        raise ManifestInvalid("manifest must be a JSON object")
+    document = _load(body)
     media_type = _media_type(document, content_type.split(";")[0].strip())
+    _check_shape(document, media_type)
     if document.get("schemaVersion") != 2:
         raise ManifestInvalid("schemaVersion must be 2")
     subject = document.get("subject")
-    subject_digest = _descriptor(subject, "subject").digest if subject is not None else ""
+    subject_digest = _descriptor(subject, "subject", policy).digest if subject is not None else ""
     annotations = document.get("annotations") or {}
     if not isinstance(annotations, dict):
         raise ManifestInvalid("annotations must be an object")
     if media_type in INDEXES:
-        children = [_descriptor(d, "manifests[]") for d in _list(document, "manifests")]
+        entries = _list(document, "manifests")
+        if len(entries) > policy.max_index_entries:
+            raise ManifestInvalid(f"an index may list at most {policy.max_index_entries} manifests, "
+                                  f"this one lists {len(entries)}")
+        children = [_descriptor(d, "manifests[]", policy) for d in entries]
         artifact_type = _string(document.get("artifactType", ""), "artifactType")
         return ParsedManifest(media_type, artifact_type, subject_digest, annotations, [],
                               [c.digest for c in children])
-    config = _descriptor(document.get("config"), "config")
-    layers = [_descriptor(d, "layers[]") for d in _list(document, "layers", required=media_type == DOCKER_MANIFEST)]
+    config = _descriptor(document.get("config"), "config", policy)
+    layers = [_descriptor(d, "layers[]", policy)
+              for d in _list(document, "layers", required=media_type == DOCKER_MANIFEST)]
     artifact_type = _string(document.get("artifactType", ""), "artifactType")
     blobs = [config.digest] + [
-        layer.digest for layer in layers if layer.media_type not in NON_DISTRIBUTABLE and "urls" not in layer.raw
+        layer.digest for layer in layers if layer.media_type not in NON_DISTRIBUTABLE and not layer.raw.get("urls")
     ]
     return ParsedManifest(media_type, artifact_type or config.media_type, subject_digest, annotations,
                           blobs, [], config.size + sum(layer.size for layer in layers))
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # With a repeated key, json.loads keeps the last value and another parser may keep the first: two
+    # readers of one digest would see two different images.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        repeated = Counter(key for key, _ in pairs).most_common(1)[0][0]
+        raise _DuplicateKey(f"key {repeated!r} appears more than once in one object")
+    return document
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    try:
+        check_depth(body)
+        document = json.loads(body, object_pairs_hook=_unique_keys)
+    except (TooDeep, _DuplicateKey) as exc:
+        raise ManifestInvalid(f"manifest is not acceptable JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError only if check_depth misjudged an exotic encoding: still the client's fault.
+        raise ManifestInvalid("manifest is not valid JSON", detail=str(exc)) from None
+    if not isinstance(document, dict):
+        raise ManifestInvalid("manifest must be a JSON object")
+    return document
+
+
+def _check_shape(document: dict[str, Any], media_type: str) -> None:
+    """An image manifest with `manifests`, or an index with `config` or `layers`, reads as two things at once
+    (clients that trust the fields over mediaType would pull something else): refused, as distribution does."""
+    if media_type in INDEXES:
+        stray = [key for key in ("config", "layers") if document.get(key) is not None]
+    else:
+        stray = ["manifests"] if document.get("manifests") is not None else []
+    if stray:
+        kind = "an index" if media_type in INDEXES else "an image manifest"
+        raise ManifestInvalid(f"{media_type} is {kind} but carries {' and '.join(stray)}")
 
 
 def _media_type(document: dict[str, Any], content_type: str) -> str:
@@ -113,7 +170,7 @@ def _string(value: Any, what: str) -> str:
     return value
 
 
-def _descriptor(value: Any, what: str) -> Descriptor:
+def _descriptor(value: Any, what: str, policy: Policy) -> Descriptor:
     if not isinstance(value, dict):
         raise ManifestInvalid(f"{what} must be a descriptor object")
     media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
@@ -123,7 +180,26 @@ def _descriptor(value: Any, what: str) -> Descriptor:
         raise ManifestInvalid(f"{what}: digest {digest!r} is not a valid sha256 or sha512 digest")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ManifestInvalid(f"{what}: size must be a non-negative integer")
+    if value.get("urls") is not None:
+        _check_urls(value["urls"], what, policy)
     return Descriptor(media_type, digest, size, value)
+
+
+def _check_urls(urls: Any, what: str, policy: Policy) -> None:
+    """Foreign URLs are only ever handed to clients (the registry never fetches them), but a client that
+    follows them would fetch from wherever the pusher chose: internal addresses, file:, gopher:."""
+    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        raise ManifestInvalid(f"{what}: urls must be a list of strings")
+    if urls and policy.foreign_urls is None:
+        raise ManifestInvalid(f"{what}: this registry accepts no foreign layer urls")
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            parts = None
+        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment
+                or policy.foreign_urls is None or policy.foreign_urls.fullmatch(url) is None):
+            raise ManifestInvalid(f"{what}: the url {url[:200]!r} is not allowed by this registry")
 
 
 def descriptor_of(manifest_media_type: str, digest: str, size: int, artifact_type: str,

@@ -96,3 +96,17 @@ class PaginationNumberInvalid(RegistryError):
 
 class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class Unknown(RegistryError):
+    """Distribution's catch-all code: a request Django itself refused (400), or a fault of ours (500)."""
+
+    code, status, message = "UNKNOWN", 500, "unknown error"
+
+    def __init__(self, message: str | None = None, status: int = 500) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Unavailable(RegistryError):
+    code, status, message = "UNAVAILABLE", 503, "service unavailable"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.decorators import api_view, renderer_classes
+from rest_framework.exceptions import ParseError
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -15,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from portal.errors import NotFound
+from portal.jsondepth import TooDeep, check_depth
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -47,10 +50,23 @@ class ApiMetadata(SimpleMetadata):
         return {}
 
 
+class ShallowJSONParser(JSONParser):
+    """DRF's JSON parser, refusing a body that nests deeper than portal.jsondepth allows before parsing it
+    (100,000 `[` would exhaust Python's recursion limit inside json.load: a 500)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        data = stream.read()
+        try:
+            check_depth(data)
+            return super().parse(io.BytesIO(data), media_type, parser_context)
+        except (TooDeep, RecursionError) as exc:
+            raise ParseError(f"JSON parse error - {exc or 'nested too deep'}") from None
+
+
 class ApiView(generics.GenericAPIView):  # type: ignore[type-arg]
     # JSON only: every answer, errors included, is JSON, and the docs page serves people with browsers.
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [ShallowJSONParser]
     metadata_class = ApiMetadata
     schema = ApiSchema()
 

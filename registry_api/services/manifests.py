@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from portal.names import is_digest, is_supported_digest, is_valid_tag
@@ -34,7 +37,7 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
         tag, digest = reference, content.compute_digest(body)
     else:
         raise ManifestInvalid(f"invalid tag {reference!r}")
-    parsed = content.parse_manifest(body, content_type)
+    parsed = content.parse_manifest(body, content_type, _policy())
     with queries.write_transaction():
         # Read inside the transaction: a concurrent delete of the manifest or a move of the tag must not
         # slip between these reads and the writes (SQLite's IMMEDIATE transactions and PostgreSQL's
@@ -42,6 +45,7 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
         manifest_id = queries.manifest_id(repository, digest)
         blob_ids, child_ids = ({}, {}) if manifest_id is not None else _references(repository, parsed)
         if manifest_id is None:
+            _check_nesting(set(child_ids.values()))
             fields = {"media_type": parsed.media_type, "artifact_type": parsed.artifact_type,
                       "subject_digest": parsed.subject, "annotations": parsed.annotations, "content": body,
                       "image_size": parsed.image_size}
@@ -66,6 +70,33 @@ def _references(repository: Repository, parsed: content.ParsedManifest) -> tuple
     if missing:
         raise ManifestBlobUnknown(detail={"digest": sorted(missing)[0]})
     return blob_ids, child_ids
+
+
+def _policy() -> content.Policy:
+    return content.Policy(settings.WHARF_MAX_INDEX_ENTRIES, _pattern(settings.WHARF_FOREIGN_URLS_ALLOW))
+
+
+@functools.lru_cache(maxsize=4)
+def _pattern(source: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(source) if source else None
+    except re.error as exc:
+        raise ImproperlyConfigured(f"WHARF_FOREIGN_URLS_ALLOW is not a regular expression: {exc}") from None
+
+
+def _check_nesting(child_ids: set[int]) -> None:
+    """Refuse an index whose indexes nest deeper than WHARF_MAX_INDEX_DEPTH levels (itself included): a client
+    resolving a platform walks every level, one request each. One query per level; children exist before
+    their parents (content addressing), so there is no cycle to guard against."""
+    limit, depth = settings.WHARF_MAX_INDEX_DEPTH, 1
+    level = set(Manifest.objects.filter(id__in=child_ids, media_type__in=content.INDEXES).values_list("id", flat=True))
+    while level:
+        depth += 1
+        if depth > limit:
+            raise ManifestInvalid(f"indexes nest deeper than {limit} levels")
+        level = set(Manifest.children.through.objects.filter(
+            from_manifest_id__in=level, to_manifest__media_type__in=content.INDEXES,
+        ).values_list("to_manifest_id", flat=True))
 
 
 def point_tag(repository: Repository, name: str, manifest_id: int, digest: str, actor_id: int | None) -> None:
