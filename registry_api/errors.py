@@ -96,3 +96,13 @@ class PaginationNumberInvalid(RegistryError):
 
 class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class BlobTooLarge(BlobUploadInvalid):
+    status = 413
+
+
+class StorageFull(RegistryError):
+    # 507 Insufficient Storage; UNAVAILABLE is the distribution registry's code for a server that cannot serve
+    # now but may later. Nothing half-written stays behind, so the client may simply try again.
+    code, status, message = "UNAVAILABLE", 507, "the registry's storage is full; try again later"

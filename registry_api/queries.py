@@ -28,16 +28,19 @@ def _sql() -> dict[str, str]:
     manifest, blob, link, upload = (Manifest._meta.db_table, Blob._meta.db_table, BlobLink._meta.db_table,
                                     Upload._meta.db_table)
     columns = "m.id, m.digest, m.media_type, m.size, m.subject_digest, m.content"
+    # An expired tag is gone for readers even before the periodic job deletes its row (Tag.objects.live()).
+    live = "(t.expires_at IS NULL OR t.expires_at > %s)"
     return {
         "repository": f"SELECT id, namespace_id, name, visibility FROM {repo} WHERE full_name = %s",
         "by_tag": f"SELECT {columns} FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
-                  "WHERE t.repository_id = %s AND t.name = %s",
+                  f"WHERE t.repository_id = %s AND t.name = %s AND {live}",
         "by_digest": f"SELECT {columns} FROM {manifest} m WHERE m.repository_id = %s AND m.digest = %s",
         "blob": f"SELECT b.id, b.size FROM {blob} b JOIN {link} l ON l.blob_id = b.id "
                 "WHERE l.repository_id = %s AND b.digest = %s",
         "upload": f"SELECT size FROM {upload} WHERE id = %s AND repository_id = %s",
-        "start_upload": f"INSERT INTO {upload} (id, repository_id, size, created_at, updated_at) "
-                        "VALUES (%s, %s, 0, %s, %s)",
+        "start_upload": f"INSERT INTO {upload} (id, repository_id, owner, size, created_at, updated_at) "
+                        "VALUES (%s, %s, %s, 0, %s, %s)",
+        "open_uploads": f"SELECT COUNT(*) FROM {upload} WHERE owner = %s",
         "grow_upload": f"UPDATE {upload} SET size = %s, updated_at = %s WHERE id = %s AND size = %s",
         "claim_upload": f"DELETE FROM {upload} WHERE id = %s AND size = %s",
         "manifest_id": f"SELECT id FROM {manifest} WHERE repository_id = %s AND digest = %s",
@@ -49,11 +52,13 @@ def _sql() -> dict[str, str]:
                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
         "manifest_child": f"INSERT INTO {Manifest.children.through._meta.db_table} (from_manifest_id, to_manifest_id) "
                           "VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        "tag": f"SELECT m.digest FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
-               "WHERE t.repository_id = %s AND t.name = %s",
+        "tag": f"SELECT m.digest, CASE WHEN {live} THEN 0 ELSE 1 END FROM {tag} t "
+               f"JOIN {manifest} m ON m.id = t.manifest_id WHERE t.repository_id = %s AND t.name = %s",
+        # A push over an expired tag makes a new tag: its expiry is spent. A live tag keeps its expiry.
         "set_tag": f"INSERT INTO {tag} (repository_id, name, manifest_id, updated_at) VALUES (%s, %s, %s, %s) "
                    "ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, "
-                   "updated_at = excluded.updated_at",
+                   f"updated_at = excluded.updated_at, expires_at = CASE WHEN {tag}.expires_at > %s "
+                   f"THEN {tag}.expires_at END",
         "tag_event": f"INSERT INTO {TagEvent._meta.db_table} (repository_id, tag, kind, digest, previous_digest, "
                      "actor_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
         "add_blob": f"INSERT INTO {blob} (digest, size, created_at) VALUES (%s, %s, %s) "
@@ -95,7 +100,8 @@ def repository(full_name: str) -> Repository | None:
 
 
 def manifest(repository: Repository, reference: str, by_digest: bool) -> Manifest | None:
-    row = _one("by_digest" if by_digest else "by_tag", [repository.pk, reference])
+    params = [repository.pk, reference] if by_digest else [repository.pk, reference, _now()]
+    row = _one("by_digest" if by_digest else "by_tag", params)
     if row is None:
         return None
     id_, digest, media_type, size, subject, content = row
@@ -113,11 +119,16 @@ def upload(repository: Repository, upload_id: uuid.UUID) -> Upload | None:
     return None if row is None else Upload(id=upload_id, repository=repository, size=row[0])
 
 
-def start_upload(repository: Repository) -> Upload:
+def start_upload(repository: Repository, owner: str) -> Upload:
     started, now = uuid.uuid4(), _now()
     with write_transaction():
-        _run("start_upload", [_uuid(started), repository.pk, now, now])
-    return Upload(id=started, repository=repository, size=0)
+        _run("start_upload", [_uuid(started), repository.pk, owner, now, now])
+    return Upload(id=started, repository=repository, owner=owner, size=0)
+
+
+def open_uploads(owner: str) -> int:
+    row = _one("open_uploads", [owner])
+    return int(row[0]) if row else 0
 
 
 def grow_upload(upload: Upload, new_size: int) -> bool:
@@ -187,18 +198,27 @@ def add_manifest(repository: Repository, digest: str, fields: dict[str, Any], bl
     return id_
 
 
-def current_tag(repository: Repository, name: str) -> str | None:
-    """The digest the tag points at, or None when there is no such tag; on PostgreSQL the tag's row stays
-    locked until the caller's transaction ends (SQLite's write transactions are serial anyway)."""
+def tag_state(repository: Repository, name: str) -> tuple[str, bool] | None:
+    """The digest the tag points at and whether its expiry has passed, or None when there is no such row; on
+    PostgreSQL the tag's row stays locked until the caller's transaction ends (SQLite's write transactions
+    are serial anyway)."""
     sql = _sql()["tag"] + (" FOR UPDATE OF t" if connection.vendor == "postgresql" else "")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [repository.pk, name])
+        cursor.execute(sql, [_now(), repository.pk, name])
         row = cursor.fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else (str(row[0]), bool(row[1]))
+
+
+def current_tag(repository: Repository, name: str) -> str | None:
+    """The digest the tag points at, or None when there is no such tag or it has expired (row locked as in
+    tag_state)."""
+    state = tag_state(repository, name)
+    return None if state is None or state[1] else state[0]
 
 
 def set_tag(repository: Repository, name: str, manifest_id: int) -> None:
-    _run("set_tag", [repository.pk, name, manifest_id, _now()])
+    now = _now()
+    _run("set_tag", [repository.pk, name, manifest_id, now, now])
 
 
 def record_tag_event(repository: Repository, tag: str, kind: str, digest: str, previous: str,

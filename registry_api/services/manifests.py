@@ -68,9 +68,17 @@ def _references(repository: Repository, parsed: content.ParsedManifest) -> tuple
 
 
 def point_tag(repository: Repository, name: str, manifest_id: int, digest: str, actor_id: int | None) -> None:
-    """Point the tag at the manifest (inside the caller's write transaction) and record the move."""
-    previous = queries.current_tag(repository, name)
-    if previous == digest:
+    """Point the tag at the manifest (inside the caller's write transaction) and record the move.
+
+    A tag whose expiry has passed is already gone for readers: its deletion goes into the history first (as
+    the expiry job would have written it), and the tag is pushed anew, without the spent expiry.
+    """
+    state = queries.tag_state(repository, name)
+    previous = None if state is None else state[0]
+    if state is not None and state[1]:
+        record_tag_event(repository, name, TagEvent.Kind.DELETED, "", state[0], None)
+        previous = None
+    elif previous == digest:
         return
     queries.set_tag(repository, name, manifest_id)   # an upsert: a concurrent first push cannot fail it
     kind = TagEvent.Kind.PUSHED if previous is None else TagEvent.Kind.MOVED
@@ -105,7 +113,7 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
             transaction.on_commit(lambda: signals.manifest_deleted.send(
                 Manifest, repository=repository, digest=reference))
         else:
-            tag = Tag.objects.select_for_update().filter(repository=repository, name=reference)
+            tag = Tag.objects.live().select_for_update().filter(repository=repository, name=reference)
             digest = tag.values_list("manifest__digest", flat=True).first()
             if digest is None:
                 raise ManifestUnknown(detail={"reference": reference})
@@ -115,7 +123,7 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
 
 def list_tags(repository: Repository, n: int | None, last: str | None) -> tuple[list[str], bool]:
     """Tag names in lexical (byte) order after `last`; returns (page, whether more follow)."""
-    names = Tag.objects.filter(repository=repository).order_by("name").values_list("name", flat=True)
+    names = Tag.objects.live().filter(repository=repository).order_by("name").values_list("name", flat=True)
     if last:
         names = names.filter(name__gt=last)
     if n is None:
