@@ -23,7 +23,6 @@ from queue import Empty
 from time import monotonic
 from typing import Any
 
-from kombu.exceptions import KombuError
 from kombu.transport import filesystem
 from kombu.utils.json import dumps, loads
 
@@ -50,7 +49,7 @@ class Channel(filesystem.Channel):
             path.unlink(missing_ok=True)
         log.warning("broker: moved aside %s, which does not parse (%s)", path.name, error)
 
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]  # as kombu's own
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = f"{final}.part"   # the reader takes only names that end in .<queue>.msg
@@ -62,7 +61,7 @@ class Channel(filesystem.Channel):
             Path(partial).unlink(missing_ok=True)   # nothing half-written stays in the folder
             raise filesystem.ChannelError(f"Cannot add file {final!r} to directory") from exc
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
         wanted = f"{queue}.msg"
         for name in sorted(os.listdir(self.data_folder_in)):
             if name.partition(".")[2] != wanted:
@@ -112,7 +111,7 @@ def enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
     """
     try:
         task.delay(*args, **kwargs)
-    except (OSError, KombuError) as exc:
-        log.error("could not enqueue %s: %s", getattr(task, "name", task), exc)
+    except Exception as exc:   # noqa: BLE001 (kombu's retry on a closed channel ends in AttributeError, not its own)
+        log.error("could not enqueue %s: %r", getattr(task, "name", task), exc)
         return False
     return True
