@@ -27,14 +27,16 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     mount_small_disk(disk, "4m")
     server = Server(tmp_path / "data")
     server.env.update(WHARF_STORAGE_PATH=str(disk / "storage"), WHARF_MAX_BLOB_BYTES=str(LIMIT))
-    server.manage("migrate", "--noinput")
-    server.manage("createsuperuser", "--noinput", "--username", "alice", "--email", "alice@example.com",
-                  DJANGO_SUPERUSER_PASSWORD=PASSWORD)
-    server.start()
-    yield server, disk
-    if server.process and server.process.poll() is None:
-        server.kill()
-    unmount(disk)
+    try:
+        server.manage("migrate", "--noinput")
+        server.manage("createsuperuser", "--noinput", "--username", "alice", "--email", "alice@example.com",
+                      DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+        server.start()
+        yield server, disk
+    finally:
+        if server.process and server.process.poll() is None:
+            server.kill()
+        unmount(disk)
 
 
 def stored(disk: Path) -> dict[str, int]:
