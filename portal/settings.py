@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A failed GitHub sign-in (denied, bad state) becomes a message on the login page, not a 500.
     "social_django.middleware.SocialAuthExceptionMiddleware",
+    # A full disk answers 507 in the API's JSON envelope or as a page, not as a 500 (portal/diskfull.py).
+    "portal.diskfull.DiskFullMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -220,6 +222,10 @@ WHARF_MAX_INDEX_DEPTH = env_int("WHARF_MAX_INDEX_DEPTH", 4)
 # e.g. "https://mcr\.microsoft\.com/.*"; empty (the default) refuses every manifest that carries them.
 WHARF_FOREIGN_URLS_ALLOW = env_str("WHARF_FOREIGN_URLS_ALLOW", "")
 WHARF_UPLOAD_EXPIRY_SECONDS = env_int("WHARF_UPLOAD_EXPIRY_SECONDS", 24 * 3600)
+# Upload sessions one principal (user, robot) may hold open at once; one more is refused with 429.
+WHARF_MAX_OPEN_UPLOADS = env_int("WHARF_MAX_OPEN_UPLOADS", 100)
+# The largest blob accepted: a larger declared length is refused with 413 before its body is read.
+WHARF_MAX_BLOB_BYTES = env_int("WHARF_MAX_BLOB_BYTES", 20 << 30)
 WHARF_TAGS_PAGE_MAX = env_int("WHARF_TAGS_PAGE_MAX", 10_000)
 # How long tag moves and deletions stay in a tag's history (and can be restored from).
 WHARF_TAG_HISTORY_DAYS = env_int("WHARF_TAG_HISTORY_DAYS", 14)
@@ -231,6 +237,8 @@ if CELERY_BROKER_URL == "filesystem://":
     # No server to install for the embedded default: the broker is a folder under DATA_DIR.
     for sub in ("out", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    # kombu's filesystem transport, made safe on a full disk (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),

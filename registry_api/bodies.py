@@ -28,6 +28,7 @@ class RequestBody:
         raw_length = request.META.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         self._direct: tuple[socket.socket, Any, Any] | None = None
+        self._input: Any = request.META.get("wsgi.input")
         if raw_length and not chunked:
             if not raw_length.isdigit():
                 raise SizeInvalid("Content-Length is not a number")
@@ -63,6 +64,12 @@ class RequestBody:
             if remaining is not None:
                 remaining -= len(data)
             yield data
+
+    def abandon(self) -> None:
+        """The rest of the body will not be read: the server closes the connection after the answer instead
+        of reading (up to gigabytes of) body that nobody wants to find where the next request starts."""
+        if hasattr(self._input, "failed"):   # gunicorn's body; elsewhere the server decides
+            self._input.failed = True
 
     def read_all(self, limit: int) -> bytes:
         """The whole body, for small documents (manifests); more than `limit` bytes raises OverflowError."""

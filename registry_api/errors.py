@@ -110,3 +110,13 @@ class Unknown(RegistryError):
 
 class Unavailable(RegistryError):
     code, status, message = "UNAVAILABLE", 503, "service unavailable"
+
+
+class BlobTooLarge(BlobUploadInvalid):
+    status = 413
+
+
+class StorageFull(RegistryError):
+    # 507 Insufficient Storage; UNAVAILABLE is the distribution registry's code for a server that cannot serve
+    # now but may later. Nothing half-written stays behind, so the client may simply try again.
+    code, status, message = "UNAVAILABLE", 507, "the registry's storage is full; try again later"

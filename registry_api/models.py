@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from portal.db import ByteOrderCharField
 from portal.repositories.models import Repository
@@ -60,12 +61,21 @@ class Manifest(models.Model):
         return self.digest
 
 
+class TagQuerySet(models.QuerySet["Tag"]):
+    def live(self) -> TagQuerySet:
+        """Tags whose expiry has not passed. An expired tag is gone for every reader at once, whether or not
+        the periodic job (which records its deletion in the history) has removed its row yet."""
+        return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now()))
+
+
 class Tag(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
     name = ByteOrderCharField(max_length=128)
     manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tags")
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(null=True, blank=True)   # a periodic task deletes the tag then
+
+    objects = TagQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["repository", "name"], name="unique_tag")]
@@ -109,6 +119,8 @@ class Upload(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="uploads")
     size = models.BigIntegerField(default=0)
+    # Who opened it ("user:7", "robot:3"): WHARF_MAX_OPEN_UPLOADS counts per owner.
+    owner = models.CharField(max_length=64, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
 from django.db import connection
 from django.utils import timezone
 
-from portal.db import write_transaction
+from portal.db import aware_datetime, write_transaction
 from portal.repositories.models import Repository
 from registry_api.models import Blob, BlobLink, Manifest, Tag, TagEvent, Upload
 
@@ -29,16 +29,19 @@ def _sql() -> dict[str, str]:
     manifest, blob, link, upload = (Manifest._meta.db_table, Blob._meta.db_table, BlobLink._meta.db_table,
                                     Upload._meta.db_table)
     columns = "m.id, m.digest, m.media_type, m.size, m.subject_digest, m.content"
+    # An expired tag is gone for readers even before the periodic job deletes its row (Tag.objects.live()).
+    live = "(t.expires_at IS NULL OR t.expires_at > %s)"
     return {
         "repository": f"SELECT id, namespace_id, name, visibility FROM {repo} WHERE full_name = %s",
         "by_tag": f"SELECT {columns} FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
-                  "WHERE t.repository_id = %s AND t.name = %s",
+                  f"WHERE t.repository_id = %s AND t.name = %s AND {live}",
         "by_digest": f"SELECT {columns} FROM {manifest} m WHERE m.repository_id = %s AND m.digest = %s",
         "blob": f"SELECT b.id, b.size FROM {blob} b JOIN {link} l ON l.blob_id = b.id "
                 "WHERE l.repository_id = %s AND b.digest = %s",
         "upload": f"SELECT size FROM {upload} WHERE id = %s AND repository_id = %s",
-        "start_upload": f"INSERT INTO {upload} (id, repository_id, size, created_at, updated_at) "
-                        "VALUES (%s, %s, 0, %s, %s)",
+        "start_upload": f"INSERT INTO {upload} (id, repository_id, owner, size, created_at, updated_at) "
+                        "VALUES (%s, %s, %s, 0, %s, %s)",
+        "open_uploads": f"SELECT COUNT(*) FROM {upload} WHERE owner = %s",
         "grow_upload": f"UPDATE {upload} SET size = %s, updated_at = %s WHERE id = %s AND size = %s",
         "claim_upload": f"DELETE FROM {upload} WHERE id = %s AND size = %s",
         "manifest_id": f"SELECT id FROM {manifest} WHERE repository_id = %s AND digest = %s",
@@ -52,9 +55,11 @@ def _sql() -> dict[str, str]:
                           "VALUES (%s, %s) ON CONFLICT DO NOTHING",
         "tag": f"SELECT m.digest, t.expires_at FROM {tag} t JOIN {manifest} m ON m.id = t.manifest_id "
                "WHERE t.repository_id = %s AND t.name = %s",
+        # A push over an expired tag makes a new tag: its expiry is spent. A live tag keeps its expiry.
         "set_tag": f"INSERT INTO {tag} (repository_id, name, manifest_id, updated_at) VALUES (%s, %s, %s, %s) "
                    "ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, "
-                   "updated_at = excluded.updated_at",
+                   f"updated_at = excluded.updated_at, expires_at = CASE WHEN {tag}.expires_at > %s "
+                   f"THEN {tag}.expires_at END",
         "tag_event": f"INSERT INTO {TagEvent._meta.db_table} (repository_id, tag, kind, digest, previous_digest, "
                      "previous_expires_at, actor_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
         "add_blob": f"INSERT INTO {blob} (digest, size, created_at) VALUES (%s, %s, %s) "
@@ -86,11 +91,6 @@ def _db_datetime(value: datetime | None) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back a naive datetime holding UTC (Django registers the converter); PostgreSQL an aware one.
-    return value if value is None or timezone.is_aware(value) else value.replace(tzinfo=UTC)
-
-
 def _uuid(value: uuid.UUID) -> Any:
     # Django stores UUIDs as 32 hex characters on SQLite and as the native type on PostgreSQL.
     return value if connection.vendor == "postgresql" else value.hex
@@ -105,7 +105,8 @@ def repository(full_name: str) -> Repository | None:
 
 
 def manifest(repository: Repository, reference: str, by_digest: bool) -> Manifest | None:
-    row = _one("by_digest" if by_digest else "by_tag", [repository.pk, reference])
+    params = [repository.pk, reference] if by_digest else [repository.pk, reference, _now()]
+    row = _one("by_digest" if by_digest else "by_tag", params)
     if row is None:
         return None
     id_, digest, media_type, size, subject, content = row
@@ -123,11 +124,16 @@ def upload(repository: Repository, upload_id: uuid.UUID) -> Upload | None:
     return None if row is None else Upload(id=upload_id, repository=repository, size=row[0])
 
 
-def start_upload(repository: Repository) -> Upload:
+def start_upload(repository: Repository, owner: str) -> Upload:
     started, now = uuid.uuid4(), _now()
     with write_transaction():
-        _run("start_upload", [_uuid(started), repository.pk, now, now])
-    return Upload(id=started, repository=repository, size=0)
+        _run("start_upload", [_uuid(started), repository.pk, owner, now, now])
+    return Upload(id=started, repository=repository, owner=owner, size=0)
+
+
+def open_uploads(owner: str) -> int:
+    row = _one("open_uploads", [owner])
+    return int(row[0]) if row else 0
 
 
 def grow_upload(upload: Upload, new_size: int) -> bool:
@@ -201,25 +207,32 @@ class TagState(NamedTuple):
     digest: str
     expires_at: datetime | None
 
+    @property
+    def expired(self) -> bool:
+        """Gone for readers already, though the expiry job has not deleted the row yet."""
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
 
 def current_tag(repository: Repository, name: str) -> str | None:
-    """The digest the tag points at, or None when there is no such tag (locked as in `tag_state`)."""
+    """The digest the tag points at, or None when there is no such tag or it has expired (locked as in
+    `tag_state`)."""
     state = tag_state(repository, name)
-    return None if state is None else state.digest
+    return None if state is None or state.expired else state.digest
 
 
 def tag_state(repository: Repository, name: str) -> TagState | None:
-    """Where the tag points and when it expires, or None when there is no such tag; on PostgreSQL the tag's
+    """Where the tag's row points and when it expires, or None when there is no such row; on PostgreSQL the
     row stays locked until the caller's transaction ends (SQLite's write transactions are serial anyway)."""
     sql = _sql()["tag"] + (" FOR UPDATE OF t" if connection.vendor == "postgresql" else "")
     with connection.cursor() as cursor:
         cursor.execute(sql, [repository.pk, name])
         row = cursor.fetchone()
-    return None if row is None else TagState(str(row[0]), _aware(row[1]))
+    return None if row is None else TagState(str(row[0]), aware_datetime(row[1]))
 
 
 def set_tag(repository: Repository, name: str, manifest_id: int) -> None:
-    _run("set_tag", [repository.pk, name, manifest_id, _now()])
+    now = _now()
+    _run("set_tag", [repository.pk, name, manifest_id, now, now])
 
 
 def record_tag_event(repository: Repository, tag: str, kind: str, digest: str, previous: str,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The embedded default: gunicorn (the portal and the registry) and one Celery worker with its beat,
-# all state under DATA_DIR (default ./var). Ctrl-C stops both.
+# The embedded default: gunicorn (the portal and the registry), one Celery worker and its beat, all state
+# under DATA_DIR (default ./var). The worker and the beat are supervised: one that dies is started again
+# after a short backoff (logged). Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DATA_DIR="${DATA_DIR:-$PWD/var}"
@@ -11,13 +12,35 @@ PY=.venv/bin/python
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 
-$PY -m celery -A portal worker --beat --concurrency 1 --loglevel WARNING \
-    --schedule "$DATA_DIR/celerybeat-schedule" &
+# supervise NAME COMMAND...: run COMMAND, and again whenever it exits, waiting 1, 2, 4 … 30 s in between
+# (back to 1 s after a run of a minute or more). TERM or INT stops the command and the loop.
+supervise() {
+    local name=$1 delay=1 child="" started status
+    shift
+    trap '[[ -n $child ]] && kill -TERM "$child" 2>/dev/null; [[ -n $child ]] && wait "$child" 2>/dev/null; exit 0' TERM INT
+    while true; do
+        started=$SECONDS
+        "$@" &
+        child=$!
+        status=0
+        wait "$child" || status=$?
+        child=""
+        (( SECONDS - started >= 60 )) && delay=1
+        echo "run.sh: the $name exited with status $status; restarting it in ${delay}s" >&2
+        sleep "$delay" & wait $! || true
+        delay=$(( delay * 2 > 30 ? 30 : delay * 2 ))
+    done
+}
+
+supervise "Celery worker" $PY -m celery -A portal worker --concurrency 1 --loglevel WARNING &
 worker=$!
-trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
+supervise "Celery beat" $PY -m celery -A portal beat --loglevel WARNING \
+    --schedule "$DATA_DIR/celerybeat-schedule" &
+beat=$!
+trap 'kill $worker $beat 2>/dev/null; wait $worker $beat 2>/dev/null' EXIT INT TERM
 
 echo "Wharf on http://127.0.0.1:$PORT (data in $DATA_DIR)"
 .venv/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application &
 web=$!
-trap 'kill $web $worker 2>/dev/null; wait $web $worker 2>/dev/null' EXIT INT TERM
+trap 'kill $web $worker $beat 2>/dev/null; wait $web $worker $beat 2>/dev/null' EXIT INT TERM
 wait $web

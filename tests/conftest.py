@@ -137,3 +137,40 @@ def registry_user(transactional_db):  # type: ignore[no-untyped-def]
 
 
 __all__ = ["PASSWORD", "require_tool"]
+
+
+def mount_small_disk(path: Path, size: str) -> None:
+    """A real filesystem of `size` at `path` (tmpfs, which needs root); skips off CI when it cannot be had."""
+    path.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                            text=True, timeout=30)
+    if result.returncode != 0:
+        message = f"cannot mount a small tmpfs here: {result.stderr.strip()}"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+
+
+def unmount(path: Path) -> None:
+    subprocess.run(["umount", "--lazy", str(path)], capture_output=True, timeout=30)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fill the filesystem at `disk` with one file, then give back `leave` bytes; returns the file."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\1" * (64 << 10))
+        except OSError:
+            pass
+    if leave:
+        os.truncate(filler, max(filler.stat().st_size - leave, 0))
+    return filler
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """An empty 4 MiB filesystem of this test's own."""
+    disk = tmp_path / "disk"
+    mount_small_disk(disk, "4m")
+    yield disk
+    unmount(disk)

@@ -84,7 +84,7 @@ class TagDetail(ApiView):
         created = False
         with transaction.atomic():
             if "manifest_digest" in data:
-                created = not Tag.objects.filter(repository=repository, name=tag).exists()
+                created = not Tag.objects.live().filter(repository=repository, name=tag).exists()
                 tags.retag(principal, repository, tag, data["manifest_digest"], request=request)
             if "expires_at" in data:
                 tags.set_expiry(principal, repository, tag, data["expires_at"], request=request)

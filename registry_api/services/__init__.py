@@ -13,6 +13,7 @@ from registry_api.services.blobs import (
     start_upload,
     unlink_blob,
     upload_blob,
+    upload_owner,
     upload_progress_headers,
 )
 from registry_api.services.manifests import (
@@ -26,5 +27,6 @@ from registry_api.services.manifests import (
 __all__ = [
     "append_to_upload", "cancel_upload", "create_repository", "delete_manifest", "finish_upload", "get_manifest",
     "get_repository", "get_upload", "linked_blob", "list_tags", "mount_blob", "purge_stale_uploads",
-    "put_manifest", "referrers", "start_upload", "unlink_blob", "upload_blob", "upload_progress_headers",
+    "put_manifest", "referrers", "start_upload", "unlink_blob", "upload_blob", "upload_owner",
+    "upload_progress_headers",
 ]

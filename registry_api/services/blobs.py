@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
+
+from django.conf import settings
 
 from portal.access import Principal
 from portal.accounts.models import Namespace
@@ -17,12 +22,15 @@ from portal.repositories.models import Repository
 from registry_api import hashing, queries, storage
 from registry_api.bodies import RING_SIZE, BodyTruncated, RequestBody
 from registry_api.errors import (
+    BlobTooLarge,
     BlobUnknown,
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
     NameUnknown,
     RangeInvalid,
+    StorageFull,
+    TooManyRequests,
 )
 from registry_api.models import Blob, BlobLink, Upload
 from registry_api.storage import BlobWriter
@@ -30,6 +38,11 @@ from registry_api.storage import BlobWriter
 READ_SIZE = 1 << 20
 # Below this a second thread costs more than it saves.
 PIPELINE_MIN_SIZE = 8 << 20
+# Open sessions end when finished or cancelled, so a client over the limit may soon have room again.
+RETRY_AFTER_SECONDS = 60
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+log = logging.getLogger(__name__)
 
 
 def get_repository(full_name: str) -> Repository | None:
@@ -67,8 +80,19 @@ def mount_blob(repository: Repository, digest: str, source: Repository) -> Blob 
     return blob
 
 
-def start_upload(repository: Repository) -> Upload:
-    return queries.start_upload(repository)
+def upload_owner(principal: Principal) -> str:
+    """Whose sessions an upload counts against: a robot's own, else the user's (their API tokens included)."""
+    return f"robot:{principal.robot_id}" if principal.robot_id is not None else f"user:{principal.user_id}"
+
+
+def start_upload(repository: Repository, owner: str) -> Upload:
+    """Open a session; TOOMANYREQUESTS when `owner` already holds WHARF_MAX_OPEN_UPLOADS of them. (Two
+    requests at once may both pass the count: the limit is a guard against piles of sessions, not a quota.)"""
+    limit = settings.WHARF_MAX_OPEN_UPLOADS
+    if queries.open_uploads(owner) >= limit:
+        raise TooManyRequests(f"{limit} upload sessions are open already: finish or cancel one first",
+                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return queries.start_upload(repository, owner)
 
 
 def get_upload(repository: Repository, upload_id: str) -> Upload:
@@ -102,6 +126,7 @@ def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] |
     """Write the body after the upload's committed bytes, hashing as it streams. Returns the writer, still
     open and so still holding the upload against other requests, and the sha256 state of all the bytes
     (None when this process did not see the earlier ones)."""
+    room = _room(upload, body, content_range)
     if content_range is not None:
         start, end = content_range
         if start != upload.size or (body.expected is not None and body.expected != end - start + 1):
@@ -110,27 +135,77 @@ def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] |
         writer = storage.backend().writer(upload.storage_key, offset=upload.size)
     except storage.KeyBusy:
         raise BlobUploadInvalid("another request is writing to this upload") from None
+    except OSError as exc:
+        raise _storage_error(exc, body) from exc
     state = hashing.resume(upload.id, upload.size)
+    chunks = _capped(body, room)
     try:
         if state is not None and (body.expected or 0) >= PIPELINE_MIN_SIZE:
-            _write_and_hash_in_parallel(body, writer, state)
+            _write_and_hash_in_parallel(chunks, writer, state)
         else:
-            for chunk in body.chunks():
+            for chunk in chunks:
                 if state is not None:
                     state.update(chunk)
                 writer.write(chunk)
-    except BodyTruncated:
+    except (BodyTruncated, BlobTooLarge, OSError) as exc:
+        # Nothing of this request stays: the chunk is cut back to the committed length, which also gives
+        # back the space a full disk needs.
         hashing.forget(upload.id)
-        writer.truncate(upload.size)   # drop the partial chunk
-        writer.close()
-        raise BlobUploadInvalid("the request body ended before its Content-Length") from None
+        _trim(writer, upload.size)
+        if isinstance(exc, BodyTruncated):
+            raise BlobUploadInvalid("the request body ended before its Content-Length") from None
+        raise _storage_error(exc, body) if isinstance(exc, OSError) else _abandoned(exc, body) from None
     except BaseException:
         writer.close()
         raise
     return writer, state
 
 
-def _write_and_hash_in_parallel(body: RequestBody, writer: BlobWriter, state: Any) -> None:
+def _room(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None) -> int:
+    """How many more bytes the blob may take. A declared length past WHARF_MAX_BLOB_BYTES is refused with
+    413 before a byte of the body is read (and the connection closes instead of draining it)."""
+    limit = settings.WHARF_MAX_BLOB_BYTES
+    declared_end = (content_range[1] + 1 if content_range is not None
+                    else None if body.expected is None else upload.size + body.expected)
+    if declared_end is not None and declared_end > limit:
+        raise _abandoned(BlobTooLarge(f"a blob may be at most {limit} bytes"), body)
+    return limit - upload.size
+
+
+def _capped(body: RequestBody, room: int) -> Iterator[bytes | memoryview]:
+    """The body's chunks, refusing (before it is written) the one that takes the blob past its limit: a
+    streamed body has no declared length to refuse up front."""
+    for chunk in body.chunks():
+        room -= len(chunk)
+        if room < 0:
+            raise BlobTooLarge(f"a blob may be at most {settings.WHARF_MAX_BLOB_BYTES} bytes")
+        yield chunk
+
+
+def _abandoned(error: Exception, body: RequestBody) -> Exception:
+    body.abandon()
+    return error
+
+
+def _storage_error(exc: OSError, body: RequestBody) -> Exception:
+    """A full disk becomes 507 (the client may try again once there is room); other I/O errors stay errors."""
+    if exc.errno not in DISK_FULL:
+        return exc
+    log.error("blob storage is full: %s", exc)
+    return _abandoned(StorageFull(), body)
+
+
+def _trim(writer: BlobWriter, size: int) -> None:
+    try:
+        writer.truncate(size)
+    except OSError:
+        # The next writer drops bytes past the committed length anyway; the row never counted them.
+        log.exception("could not cut an upload back to %d bytes", size)
+    finally:
+        writer.close()
+
+
+def _write_and_hash_in_parallel(chunks: Iterator[bytes | memoryview], writer: BlobWriter, state: Any) -> None:
     """Hash on a second thread while this one receives and writes. Both hashlib and the system calls
     release the GIL, so a large layer streams at the speed of the slower of the two instead of their sum;
     the hashing thread takes the chunks in order, and each chunk's buffer is reused only after it is
@@ -138,7 +213,7 @@ def _write_and_hash_in_parallel(body: RequestBody, writer: BlobWriter, state: An
     pending: deque[Future[None]] = deque()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
         try:
-            for chunk in body.chunks():
+            for chunk in chunks:
                 pending.append(hasher.submit(state.update, chunk))
                 writer.write(chunk)
                 if len(pending) >= RING_SIZE - 1:
@@ -164,7 +239,12 @@ def finish_upload(upload: Upload, digest: str, body: RequestBody,
             writer.close()
             cancel_upload(upload)
             raise DigestInvalid(detail={"digest": digest})
-        storage.backend().move(upload.storage_key, storage.blob_key(digest))
+        try:
+            storage.backend().move(upload.storage_key, storage.blob_key(digest))
+        except OSError as exc:   # e.g. no room for the blob's folder: the upload stays as it was committed
+            hashing.forget(upload.id)
+            writer.truncate(upload.size)
+            raise _storage_error(exc, body) from exc
         hashing.forget(upload.id)
         # The row still says the length committed before this request: that is what the claim matches.
         if not queries.commit_blob(upload, digest, writer.size):
@@ -174,11 +254,11 @@ def finish_upload(upload: Upload, digest: str, body: RequestBody,
     return Blob(digest=digest, size=writer.size)
 
 
-def upload_blob(repository: Repository, digest: str, body: RequestBody) -> Blob:
+def upload_blob(repository: Repository, digest: str, body: RequestBody, owner: str = "") -> Blob:
     """A monolithic upload (POST with ?digest=): the same path as a session, in one request."""
     if not is_supported_digest(digest):
         raise DigestInvalid(f"{digest!r} is not a valid sha256 or sha512 digest", detail={"digest": digest})
-    upload = start_upload(repository)
+    upload = start_upload(repository, owner)
     try:
         return finish_upload(upload, digest, body)
     except Exception:

@@ -102,10 +102,15 @@ def _check_nesting(child_ids: set[int]) -> None:
 def point_tag(repository: Repository, name: str, manifest_id: int, digest: str, actor_id: int | None) -> None:
     """Point the tag at the manifest (inside the caller's write transaction) and record the move.
 
-    The tag keeps its expiry; the history records it with the move, so that a restore can put it back.
+    A live tag keeps its expiry, and the history records it with the move so that a restore can put it back.
+    A tag whose expiry has passed is already gone for readers: its deletion goes into the history first (as
+    the expiry job would have written it), and the tag is pushed anew, without the spent expiry.
     """
     previous = queries.tag_state(repository, name)
-    if previous is not None and previous.digest == digest:
+    if previous is not None and previous.expired:
+        record_tag_event(repository, name, TagEvent.Kind.DELETED, "", previous.digest, None, previous.expires_at)
+        previous = None
+    elif previous is not None and previous.digest == digest:
         return
     queries.set_tag(repository, name, manifest_id)   # an upsert: a concurrent first push cannot fail it
     if previous is None:
@@ -146,7 +151,7 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
             transaction.on_commit(lambda: signals.manifest_deleted.send(
                 Manifest, repository=repository, digest=reference))
         else:
-            tag = Tag.objects.select_for_update().filter(repository=repository, name=reference)
+            tag = Tag.objects.live().select_for_update().filter(repository=repository, name=reference)
             row = tag.values_list("manifest__digest", "expires_at").first()
             if row is None:
                 raise ManifestUnknown(detail={"reference": reference})
@@ -156,7 +161,7 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
 
 def list_tags(repository: Repository, n: int | None, last: str | None) -> tuple[list[str], bool]:
     """Tag names in lexical (byte) order after `last`; returns (page, whether more follow)."""
-    names = Tag.objects.filter(repository=repository).order_by("name").values_list("name", flat=True)
+    names = Tag.objects.live().filter(repository=repository).order_by("name").values_list("name", flat=True)
     if last:
         names = names.filter(name__gt=last)
     if n is None:

@@ -133,7 +133,7 @@ def tag_page(repository: Repository, *, name_filter: str = "", page: int = 1, pe
     the sizes of its children.
     """
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    tags = Tag.objects.filter(repository=repository)
+    tags = Tag.objects.live().filter(repository=repository)
     if name_filter:
         tags = tags.filter(name__icontains=name_filter)
     total = tags.count()
@@ -188,7 +188,7 @@ def _platform_row(descriptor: dict[str, Any], sizes: dict[str, int]) -> Platform
 
 def tag_row(repository: Repository, name: str) -> TagRow:
     """One tag as the tags page shows it; NotFound when there is no such tag."""
-    rows = _rows(repository, Tag.objects.filter(repository=repository, name=name))
+    rows = _rows(repository, Tag.objects.live().filter(repository=repository, name=name))
     if not rows:
         raise NotFound(f"There is no tag '{name}' in {repository.full_name}.", "tag")
     return rows[0]
@@ -257,7 +257,7 @@ def set_expiry(principal: Principal, repository: Repository, name: str, expires_
     _check_tag(name)
     validate_expiry(expires_at)
     with write_transaction():
-        if not Tag.objects.filter(repository=repository, name=name).update(expires_at=expires_at):
+        if not Tag.objects.live().filter(repository=repository, name=name).update(expires_at=expires_at):
             raise NotFound(f"There is no tag '{name}' in {repository.full_name}.", "tag")
         audit.record("tag_expiry", principal, request=request, repository=repository, target=name,
                      expires_at=expires_at.isoformat() if expires_at else None)
@@ -290,7 +290,7 @@ def tag_history(repository: Repository, name: str | None = None, *, page: int = 
     candidates = {row[3] for row in rows if row[1] != TagEvent.Kind.PUSHED and row[3]}
     existing = set(Manifest.objects.filter(repository=repository, digest__in=candidates)
                    .values_list("digest", flat=True)) if candidates else set()
-    current = dict(Tag.objects.filter(repository=repository, name__in={row[0] for row in rows})
+    current = dict(Tag.objects.live().filter(repository=repository, name__in={row[0] for row in rows})
                    .values_list("name", "manifest__digest")) if candidates else {}
     entries = []
     for tag, kind, digest, previous, actor, created_at, previous_expires_at in rows:
@@ -408,7 +408,7 @@ def manifest_detail(repository: Repository, digest: str) -> ManifestDetail:
     config = _dict(document.get("config"))
     image = _image_config(config) if config.get("mediaType") in IMAGE_CONFIGS else {}
     labels = _dict(image.get("config")).get("Labels")
-    tags = list(Tag.objects.filter(manifest=manifest).order_by("name").values_list("name", flat=True)
+    tags = list(Tag.objects.live().filter(manifest=manifest).order_by("name").values_list("name", flat=True)
                 [:MAX_DETAIL_TAGS])
     platforms = _platforms_of(repository, {manifest.pk}).get(manifest.pk, []) \
         if manifest.media_type in content.INDEXES else []

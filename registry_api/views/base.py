@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from functools import wraps
@@ -15,10 +16,18 @@ from django.views.decorators.csrf import csrf_exempt
 
 from portal import access
 from portal.access import Principal
+from portal.diskfull import is_disk_full
 from portal.names import is_valid_name
 from registry_api import services
 from registry_api.auth import bearer_claims, challenge, live_principal
-from registry_api.errors import NameInvalid, NameUnknown, PaginationNumberInvalid, RegistryError, Unsupported
+from registry_api.errors import (
+    NameInvalid,
+    NameUnknown,
+    PaginationNumberInvalid,
+    RegistryError,
+    StorageFull,
+    Unsupported,
+)
 from registry_api.models import Repository
 from registry_api.tokens import Claims
 
@@ -30,6 +39,7 @@ CHALLENGE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 View = Callable[..., HttpResponseBase]
 PAGE_SIZE_RE = re.compile(r"[0-9]{1,9}")
 EMPTY_STATUSES = frozenset({201, 202, 204})
+log = logging.getLogger(__name__)
 
 
 class RegistryRequest(HttpRequest):
@@ -63,7 +73,10 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: b
                 else:
                     _authorize(request, name, creates, absent_ok)
                     response = view(request, name, **kwargs)
-            except RegistryError as error:
+            except Exception as exc:
+                if not isinstance(exc, RegistryError) and not is_disk_full(exc):
+                    raise
+                error = exc if isinstance(exc, RegistryError) else _storage_full(request, exc)
                 response = error.response()
                 if request.method == "HEAD":   # a HEAD answer has headers only; the length stays
                     response["Content-Length"] = str(len(response.content))
@@ -77,6 +90,12 @@ def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: b
         return wrapper
 
     return decorate
+
+
+def _storage_full(request: HttpRequest, exc: Exception) -> RegistryError:
+    """A full disk (blob storage or the database) met outside the upload path's own handling."""
+    log.error("disk full while answering %s %s: %s", request.method, request.path, exc)
+    return StorageFull()
 
 
 def _authorize(request: HttpRequest, name: str, creates: bool, absent_ok: bool) -> None:

@@ -32,8 +32,9 @@ def start(request: RegistryRequest, name: str) -> HttpResponse:
     if (mounted := _mount(request)) is not None:
         return _created(name, mounted)
     if digest := request.GET.get("digest"):
-        return _created(name, services.upload_blob(repository, digest, RequestBody(request)))
-    return _progress(services.start_upload(repository), 202)
+        owner = services.upload_owner(request.principal)
+        return _created(name, services.upload_blob(repository, digest, RequestBody(request), owner))
+    return _progress(services.start_upload(repository, services.upload_owner(request.principal)), 202)
 
 
 def _mount(request: RegistryRequest) -> Blob | None:

@@ -11,7 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ class Embedded:
     data_dir: Path
     env: dict[str, str]
     log: Path
+    pid: int   # make's, the leader of the process group `make run` started
 
 
 def embedded_env(port: int, data_dir: Path) -> dict[str, str]:
@@ -77,7 +78,7 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[Embedded]:
-    require_tool("make", "skopeo", "podman")
+    require_tool("make")
     port, data_dir = free_port(), tmp_path / "data"
     env, log = embedded_env(port, data_dir), tmp_path / "make-run.log"
     with log.open("wb") as out:
@@ -85,7 +86,7 @@ def embedded(tmp_path: Path) -> Iterator[Embedded]:
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for_challenge(f"http://127.0.0.1:{port}/v2/", process, log)
-        yield Embedded(f"127.0.0.1:{port}", data_dir, env, log)
+        yield Embedded(f"127.0.0.1:{port}", data_dir, env, log, process.pid)
     finally:
         stop_group(process)
         ARTIFACTS.mkdir(exist_ok=True)
@@ -102,6 +103,7 @@ def create_superuser(embedded: Embedded) -> None:
 def test_make_run_serves_a_push_and_pull_with_all_state_under_data_dir(
     embedded: Embedded, clients: Clients, tmp_path: Path, record_timing: dict[str, float],
 ) -> None:
+    require_tool("skopeo", "podman")
     create_superuser(embedded)
     build_image(clients, "localhost/embedded-app:1", tmp_path / "context", layers=3)
     sent = to_oci_layout(clients, "localhost/embedded-app:1", tmp_path / "layout", "1")
@@ -131,3 +133,39 @@ def assert_state_is_under_data_dir(data_dir: Path, digests: list[str]) -> None:
     stored = {path.name for path in (data_dir / "storage").rglob("*") if path.is_file()}
     assert {digest.split(":", 1)[1] for digest in digests} <= stored, stored
     assert (data_dir / "keys" / "token-signing.pem").is_file()
+
+
+def celery_mains(group: int, role: str) -> list[int]:
+    """The pids of the main Celery `role` (worker or beat) processes in a process group (not pool children)."""
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if os.getpgid(int(entry.name)) == group and b"celery" in b" ".join(argv) and role.encode() in argv:
+                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    return sorted(pid for pid, parent in found.items() if parent not in found)
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str, log: Path) -> object:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {seconds}s:\n{log.read_text()[-4000:]}")
+
+
+def test_make_run_restarts_a_celery_worker_or_beat_that_dies(embedded: Embedded) -> None:
+    group = embedded.pid   # make leads the session (and so the process group) it was started in
+    for role in ("worker", "beat"):
+        (old,) = wait_for(lambda role=role: celery_mains(group, role), 60, f"no Celery {role}", embedded.log)
+
+        os.kill(old, signal.SIGKILL)
+
+        new = wait_for(lambda role=role, old=old: [pid for pid in celery_mains(group, role) if pid != old], 30,
+                       f"no new Celery {role}", embedded.log)
+        time.sleep(3)   # and the new one stays up
+        assert celery_mains(group, role) == new
+        assert f"the Celery {role} exited with status 137; restarting it" in embedded.log.read_text()

@@ -34,7 +34,7 @@ def with_last_push(repositories: QuerySet[Repository]) -> QuerySet[Repository]:
     A subquery per repository rather than MAX over a join: it reads one row of the tag_recent index, however
     many tags the repository has.
     """
-    newest = Tag.objects.filter(repository=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
+    newest = Tag.objects.live().filter(repository=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
     return repositories.annotate(last_push=Subquery(newest)).order_by(F("last_push").desc(nulls_last=True),
                                                                       "full_name")
 

@@ -1,0 +1,117 @@
+"""The embedded broker (kombu's filesystem transport) made safe on a full disk, and enqueueing that never fails
+a web request.
+
+kombu writes a message straight into its final file name: on a full disk that leaves a 0-byte (or cut) file
+in the queue folder, and an exchange table written then is empty too. Its reader parses whatever it finds, so
+one such file made the worker exit with JSONDecodeError, and again on every restart. Here a message is
+written under a name the reader does not match and renamed into the queue only once whole, and a file that
+does not parse is moved aside into DATA_DIR/broker/broken (logged) instead of stopping the worker.
+
+kombu's private names used here (Channel._put/_get/get_table/_queue_bind, data_folder_* and control_folder)
+are pinned by tests/workers/test_broker.py, which runs this transport against the installed kombu.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from queue import Empty
+from time import monotonic
+from typing import Any
+
+from kombu.transport import filesystem
+from kombu.utils.json import dumps, loads
+
+log = logging.getLogger(__name__)
+
+BROKEN_FOLDER = "broken"
+
+
+def _parse(data: bytes) -> Any:
+    return loads(data.decode())
+
+
+class Channel(filesystem.Channel):
+    def _broken_folder(self) -> Path:
+        folder = Path(self.control_folder).parent / BROKEN_FOLDER
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def _quarantine(self, path: Path | str, error: Exception) -> None:
+        path = Path(path)
+        try:
+            shutil.move(path, self._broken_folder() / f"{path.name}.{uuid.uuid4().hex[:8]}")
+        except OSError:
+            path.unlink(missing_ok=True)
+        log.warning("broker: moved aside %s, which does not parse (%s)", path.name, error)
+
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]  # as kombu's own
+        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = f"{final}.part"   # the reader takes only names that end in .<queue>.msg
+        try:
+            with open(partial, "wb") as f:
+                f.write(dumps(payload).encode())
+            os.rename(partial, final)
+        except OSError as exc:
+            Path(partial).unlink(missing_ok=True)   # nothing half-written stays in the folder
+            raise filesystem.ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
+        wanted = f"{queue}.msg"
+        for name in sorted(os.listdir(self.data_folder_in)):
+            if name.partition(".")[2] != wanted:
+                continue
+            path = os.path.join(self.data_folder_in, name)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+                os.remove(path)   # claimed: another worker's remove fails and it moves on
+            except OSError:
+                continue
+            try:
+                return _parse(data)
+            except ValueError as exc:
+                self._keep_broken(name, data, exc)
+        raise Empty()
+
+    def _keep_broken(self, name: str, data: bytes, error: Exception) -> None:
+        with contextlib.suppress(OSError):   # an empty file has nothing worth keeping anyway
+            (self._broken_folder() / name).write_bytes(data)
+        log.warning("broker: set aside message %s, which does not parse (%s)", name, error)
+
+    def get_table(self, exchange: str) -> Any:
+        try:
+            return super().get_table(exchange)
+        except ValueError as exc:
+            self._quarantine(self._exchange_file(exchange), exc)
+            return []
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        try:
+            super()._queue_bind(exchange, routing_key, pattern, queue)
+        except ValueError as exc:
+            self._quarantine(self._exchange_file(exchange), exc)
+            super()._queue_bind(exchange, routing_key, pattern, queue)
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
+
+
+def enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
+    """Send `task` with these arguments; False (logged) when the broker cannot take it, say on a full disk.
+
+    For work that a request merely starts: the request's own change is committed already and must not turn
+    into an error page. Periodic jobs run the missed work again.
+    """
+    try:
+        task.delay(*args, **kwargs)
+    except Exception as exc:   # noqa: BLE001 (kombu's retry on a closed channel ends in AttributeError, not its own)
+        log.error("could not enqueue %s: %r", getattr(task, "name", task), exc)
+        return False
+    return True

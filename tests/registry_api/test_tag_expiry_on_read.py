@@ -1,0 +1,93 @@
+"""A tag whose expiry has passed is gone for every reader at once, before the periodic job deletes its row:
+/v2/ manifests by tag, tags/list, the tags page and the API's tag list and detail. Pushing the tag again makes
+a new tag, without the spent expiry, and the history records the expiry first."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from registry_api.models import Manifest, Tag, TagEvent
+from tests.api.conftest import as_user
+from tests.factories import make_repository, sha256
+from tests.registry_api.helpers import OCI_MANIFEST, auth, oci_image, push_manifest
+
+pytestmark = pytest.mark.django_db
+NAME = "alice/app"
+
+
+@pytest.fixture
+def tagged(client, alice):
+    """alice/app with `old` (expired a second ago, its row still there), `later` (expires tomorrow) and
+    `kept` (no expiry), all on one manifest."""
+    make_repository(NAME)
+    body = oci_image(client, NAME)
+    push_manifest(client, NAME, "kept", body, OCI_MANIFEST)
+    manifest = Manifest.objects.get(digest=sha256(body))
+    now = timezone.now()
+    Tag.objects.create(repository=manifest.repository, name="old", manifest=manifest,
+                       expires_at=now - timedelta(seconds=1))
+    Tag.objects.create(repository=manifest.repository, name="later", manifest=manifest,
+                       expires_at=now + timedelta(days=1))
+    return body
+
+
+def test_a_manifest_by_an_expired_tag_is_unknown_before_any_job_ran(client, tagged):
+    for method in (client.get, client.head):
+        gone = method(f"/v2/{NAME}/manifests/old", HTTP_AUTHORIZATION=auth(NAME))
+        assert gone.status_code == 404
+        if method is client.get:
+            assert gone.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    assert client.get(f"/v2/{NAME}/manifests/later", HTTP_AUTHORIZATION=auth(NAME)).status_code == 200
+    by_digest = client.get(f"/v2/{NAME}/manifests/{sha256(tagged)}", HTTP_AUTHORIZATION=auth(NAME))
+    assert by_digest.status_code == 200   # the manifest stays; only the tag is gone
+    assert Tag.objects.filter(name="old").exists()   # no job has run
+
+
+def test_the_tag_list_omits_an_expired_tag(client, tagged):
+    response = client.get(f"/v2/{NAME}/tags/list", HTTP_AUTHORIZATION=auth(NAME))
+
+    assert response.json()["tags"] == ["kept", "later"]
+
+
+def test_deleting_an_expired_tag_through_v2_finds_no_tag(client, tagged):
+    response = client.delete(f"/v2/{NAME}/manifests/old", HTTP_AUTHORIZATION=auth(NAME))
+
+    assert response.status_code == 404 and response.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+
+
+def test_pushing_over_an_expired_tag_makes_a_new_tag_without_the_spent_expiry(client, tagged):
+    push_manifest(client, NAME, "old", tagged, OCI_MANIFEST)
+
+    assert client.get(f"/v2/{NAME}/manifests/old", HTTP_AUTHORIZATION=auth(NAME)).status_code == 200
+    assert Tag.objects.get(name="old").expires_at is None
+    events = list(TagEvent.objects.filter(tag="old").order_by("id").values_list("kind", "digest", "previous_digest"))
+    assert events == [("deleted", "", sha256(tagged)), ("pushed", sha256(tagged), "")]
+
+
+def test_pushing_over_a_live_tag_keeps_its_expiry(client, tagged):
+    push_manifest(client, NAME, "later", tagged, OCI_MANIFEST)
+
+    assert Tag.objects.get(name="later").expires_at is not None
+
+
+def test_the_api_tag_list_and_detail_omit_an_expired_tag(tagged, alice):
+    api = as_user(alice)
+
+    listed = api.get(f"/api/v1/repositories/{NAME}/tags/").json()
+    detail = api.get(f"/api/v1/repositories/{NAME}/tags/old")
+
+    assert sorted(row["name"] for row in listed["results"]) == ["kept", "later"] and listed["count"] == 2
+    assert detail.status_code == 404
+
+
+def test_the_tags_page_omits_an_expired_tag(client, tagged, alice):
+    client.force_login(alice)
+
+    response = client.get(f"/repository/{NAME}/tags/")
+
+    assert sorted(row.name for row in response.context["result"].rows) == ["kept", "later"]
+    manifest_page = client.get(f"/repository/{NAME}/manifest/{sha256(tagged)}/")
+    assert manifest_page.status_code == 200 and sorted(manifest_page.context["detail"].tags) == ["kept", "later"]
