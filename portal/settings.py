@@ -168,13 +168,16 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Abuse limits ---------------------------------------------------------------------------------------
-# Failed sign-ins (web, API, registry token endpoint) per client address and per account name, in a window.
+# Failed sign-ins (web, API, registry token endpoint) in a window: per client address, per client address and
+# account name, and per account name as a backstop that refuses only clients that have failed on it
+# (portal/throttle.py says why); robot and API tokens are counted per client only, and a right one always works.
 WHARF_FAILED_LOGIN_WINDOW = env_int("WHARF_FAILED_LOGIN_WINDOW", 300)
 # How many reverse proxies stand in front of Wharf and append to X-Forwarded-For (0: clients connect directly).
 # Abuse limits and the audit log then take the client's address from that header instead of the proxy's.
 WHARF_TRUSTED_PROXIES = env_int("WHARF_TRUSTED_PROXIES", 0)
 WHARF_FAILED_LOGINS_PER_ACCOUNT = env_int("WHARF_FAILED_LOGINS_PER_ACCOUNT", 10)
 WHARF_FAILED_LOGINS_PER_CLIENT = env_int("WHARF_FAILED_LOGINS_PER_CLIENT", 30)
+WHARF_FAILED_LOGINS_ACCOUNT_BACKSTOP = env_int("WHARF_FAILED_LOGINS_ACCOUNT_BACKSTOP", 300)
 # Pull entries of the audit log are written in batches this often (0: each at once, as every other kind is).
 WHARF_AUDIT_FLUSH_SECONDS = float(env_str("WHARF_AUDIT_FLUSH_SECONDS", "1"))
 # `Server-Timing: app;dur=…` on pages and API answers (portal/timing.py); `make bench` turns it on.
