@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -20,8 +21,15 @@ SECRET_KEY = env_str("SECRET_KEY") or write_once(
     DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50).encode()
 ).decode()
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# The portal's address as people reach it. Links in mail (password reset, invitations) are built from it,
+# never from the request's Host, which whoever sends the request chooses. The default suits `make run`.
+WHARF_SITE_URL = env_str("WHARF_SITE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}").rstrip("/")
+_site = urlsplit(WHARF_SITE_URL)
+# The names the portal and the registry answer to: the site's, and loopback for `make run` and local checks.
+# Registry clients that reach Wharf by other names (an internal name, a load balancer's) need them listed.
+_site_host = f"[{_site.hostname}]" if ":" in (_site.hostname or "") else _site.hostname or "127.0.0.1"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", list(dict.fromkeys([_site_host, "127.0.0.1", "localhost", "[::1]"])))
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"{_site.scheme}://{_site.netloc}"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
