@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.timing.server_timing",   # first: its Server-Timing header covers the whole stack
+    "portal.security.security_headers",   # CSP and the other headers on every answer, errors included
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -116,6 +117,10 @@ AUTHENTICATION_BACKENDS = [
     "portal.accounts.github.GithubOAuth2",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Cookies: no script reads them (the API docs take the CSRF token from their page), they go along on links
+# from other sites but not on their forms, and portal/security.py marks them Secure behind TLS.
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

@@ -117,6 +117,7 @@ def live_server_wharf(django_db_setup, django_db_blocker) -> Iterator[LiveServer
            "WHARF_SITE_URL": f"http://127.0.0.1:{port}",
            "WEB_WORKERS": "2", "WEB_THREADS": "4", "DATABASE_CONN_MAX_AGE": "0",
            "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "live-server.log", "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"],
