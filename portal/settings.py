@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -20,8 +21,15 @@ SECRET_KEY = env_str("SECRET_KEY") or write_once(
     DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50).encode()
 ).decode()
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# The portal's address as people reach it. Links in mail (password reset, invitations) are built from it,
+# never from the request's Host, which whoever sends the request chooses. The default suits `make run`.
+WHARF_SITE_URL = env_str("WHARF_SITE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}").rstrip("/")
+_site = urlsplit(WHARF_SITE_URL)
+# The names the portal and the registry answer to: the site's, and loopback for `make run` and local checks.
+# Registry clients that reach Wharf by other names (an internal name, a load balancer's) need them listed.
+_site_host = f"[{_site.hostname}]" if ":" in (_site.hostname or "") else _site.hostname or "127.0.0.1"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", list(dict.fromkeys([_site_host, "127.0.0.1", "localhost", "[::1]"])))
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"{_site.scheme}://{_site.netloc}"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -45,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.timing.server_timing",   # first: its Server-Timing header covers the whole stack
+    "portal.security.security_headers",   # CSP and the other headers on every answer, errors included
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -111,6 +120,10 @@ AUTHENTICATION_BACKENDS = [
     "portal.accounts.github.GithubOAuth2",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Cookies: no script reads them (the API docs take the CSRF token from their page), they go along on links
+# from other sites but not on their forms, and portal/security.py marks them Secure behind TLS.
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -178,7 +191,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Abuse limits ---------------------------------------------------------------------------------------
-# Failed sign-ins (web, API, registry token endpoint) per client address and per account name, in a window.
+# Failed sign-ins (web, API, registry token endpoint) in a window: per client address, per client address and
+# account name, and per account name as a backstop that refuses only clients that have failed on it
+# (portal/throttle.py says why); robot and API tokens are counted per client only, and a right one always works.
 WHARF_FAILED_LOGIN_WINDOW = env_int("WHARF_FAILED_LOGIN_WINDOW", 300)
 # How many reverse proxies stand in front of Wharf and append to X-Forwarded-For (0: clients connect directly).
 # Abuse limits and the audit log then take the client's address from that header instead of the proxy's.
@@ -188,6 +203,7 @@ WHARF_TRUSTED_PROXIES = env_int("WHARF_TRUSTED_PROXIES", 0)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if WHARF_TRUSTED_PROXIES > 0 else None
 WHARF_FAILED_LOGINS_PER_ACCOUNT = env_int("WHARF_FAILED_LOGINS_PER_ACCOUNT", 10)
 WHARF_FAILED_LOGINS_PER_CLIENT = env_int("WHARF_FAILED_LOGINS_PER_CLIENT", 30)
+WHARF_FAILED_LOGINS_ACCOUNT_BACKSTOP = env_int("WHARF_FAILED_LOGINS_ACCOUNT_BACKSTOP", 300)
 # Pull entries of the audit log are written in batches this often (0: each at once, as every other kind is).
 WHARF_AUDIT_FLUSH_SECONDS = float(env_str("WHARF_AUDIT_FLUSH_SECONDS", "1"))
 # `Server-Timing: app;dur=…` on pages and API answers (portal/timing.py); `make bench` turns it on.

@@ -1,8 +1,19 @@
 """Fixed-window counters of failed sign-ins, shared by every process through the database.
 
-Only failures are counted, so a client with good credentials never pays more than one read. Keys are the
-client address and the account name as typed, whether or not such an account exists, so the answer (429
-with Retry-After) says nothing about which accounts exist.
+Failures slow down the client that fails, never the owner of the account it aims at. Three counters:
+
+- per client address: a client that fails too often, on whatever accounts, is refused everything;
+- per client address and account name (as typed, whether or not such an account exists, so the answer
+  says nothing about which accounts exist): guessing one person's password from one address;
+- per account name, a global backstop much higher than the pair limit, against guessing spread over many
+  addresses. It refuses only clients that have themselves failed on that account in the window, so the
+  owner, whose address has no failures there, still signs in with the right password while an attack runs
+  (a progressive delay was the alternative; it would tie up a web thread per attempt and still make the
+  owner wait).
+
+Robot and API tokens are 256-bit secrets nobody can guess, so they are never counted per account: their
+callers check the secret first (a SHA-256 and an index probe), and only a wrong one is counted and refused
+(portal.accounts.credentials). Only failures are counted, so good credentials never pay more than one read.
 """
 
 from __future__ import annotations
@@ -37,18 +48,21 @@ def client_ip(request: Any) -> str | None:
         return peer
 
 
-def _keys(request: Any, account: str) -> list[tuple[str, int]]:
+def _client_key(request: Any) -> str:
+    # Without a request (or an address) every such caller is one client, so the limits still apply.
+    return f"client:{client_ip(request) or 'unknown'}"
+
+
+def _keys(request: Any, account: str) -> list[str]:
+    """[client] for a token, or [client, client+account, account] for a password."""
     from portal.accounts.credentials import TOKEN_USERNAMES
 
-    keys = []
-    # "$token" and the like name no account: every user's API tokens arrive under them, so counting them
-    # as one account would let anyone's failures lock out everyone's tokens. The client key still applies.
-    if account and account not in TOKEN_USERNAMES:
-        keys.append((f"account:{account.lower()[:150]}", settings.WHARF_FAILED_LOGINS_PER_ACCOUNT))
-    ip = client_ip(request)
-    if ip:
-        keys.append((f"client:{ip}", settings.WHARF_FAILED_LOGINS_PER_CLIENT))
-    return keys
+    client = _client_key(request)
+    # "$token" and the like name no account: every user's API tokens arrive under them.
+    if not account or account in TOKEN_USERNAMES:
+        return [client]
+    name = account.lower()[:150]
+    return [client, f"pair:{client[len('client:'):]} {name}"[:200], f"account:{name}"]
 
 
 def _window() -> tuple[int, int]:
@@ -58,23 +72,29 @@ def _window() -> tuple[int, int]:
 
 
 def check(request: Any, account: str) -> None:
-    """Raise Throttled when the client or the account has used up its failures in this window."""
+    """Raise Throttled when this client has used up its failures in this window: on any account, on this
+    account (a password's name; "" for a token), or on an account past its global backstop."""
     from portal.accounts.models import Throttle
 
     window, remaining = _window()
     keys = _keys(request, account)
-    if not keys:
-        return
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT key, failures FROM {Throttle._meta.db_table} "
-                       "WHERE window_start = %s AND key IN (%s, %s)", [window, keys[0][0], keys[-1][0]])
+        cursor.execute(f"SELECT key, failures FROM {Throttle._meta.db_table} WHERE window_start = %s "
+                       f"AND key IN ({', '.join(['%s'] * len(keys))})", [window, *keys])
         counts = dict(cursor.fetchall())
-    if any(counts.get(key, 0) >= limit for key, limit in keys):
+    client, *named = [counts.get(key, 0) for key in keys]
+    refused = client >= settings.WHARF_FAILED_LOGINS_PER_CLIENT
+    if named:
+        pair, total = named
+        refused = refused or pair >= settings.WHARF_FAILED_LOGINS_PER_ACCOUNT or (
+            pair > 0 and total >= settings.WHARF_FAILED_LOGINS_ACCOUNT_BACKSTOP)
+    if refused:
         raise Throttled(remaining)
 
 
 def failed(request: Any, account: str) -> None:
-    """Count one failure against the client and the account (one upsert each, no read-modify-write race)."""
+    """Count one failure against the client (and for a password, the pair and the account): one upsert each,
+    no read-modify-write race."""
     from portal.accounts.models import Throttle
 
     window, _ = _window()
@@ -83,5 +103,5 @@ def failed(request: Any, account: str) -> None:
            f"ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN {table}.window_start = excluded.window_start "
            f"THEN {table}.failures + 1 ELSE 1 END, window_start = excluded.window_start")
     with connection.cursor() as cursor:
-        for key, _limit in _keys(request, account):
+        for key in _keys(request, account):
             cursor.execute(sql, [key, window])

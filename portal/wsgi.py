@@ -16,6 +16,8 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
 
+from portal.security import security_headers
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 portal = get_wsgi_application()
 
@@ -25,7 +27,9 @@ class RegistryHandler(WSGIHandler):
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
-        self._middleware_chain = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
+        # The security headers still apply: a blob must never be taken for a page of this site.
+        respond = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
+        self._middleware_chain = security_headers(respond)  # type: ignore[arg-type]  # WSGI: never awaitable
 
 
 registry = RegistryHandler()

@@ -17,8 +17,8 @@ cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/
 trap cleanup EXIT
 
 password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-export DATA_DIR=$work/wharf PORT=$WHARF_PORT WHARF_SERVER_TIMING=1
-unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
+export DATA_DIR=$work/wharf PORT=$WHARF_PORT WHARF_SERVER_TIMING=1 WHARF_SITE_URL=http://127.0.0.1:$WHARF_PORT
+unset DATABASE_URL REDIS_URL CELERY_BROKER_URL ALLOWED_HOSTS CSRF_TRUSTED_ORIGINS
 setsid scripts/run.sh >"$work/wharf.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$WHARF_PORT/v2/" && break; sleep 0.2; done

@@ -112,9 +112,13 @@ def live_server_wharf(django_db_setup, django_db_blocker) -> Iterator[LiveServer
     """A real gunicorn running Wharf against the test database, for real clients."""
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="wharf-live-"))
-    env = {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PORT": str(port),
+    # The site is the address the clients use; the allowed hosts and trusted origins follow it.
+    env = {**{k: v for k, v in os.environ.items() if k not in ("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS")},
+           "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PORT": str(port),
+           "WHARF_SITE_URL": f"http://127.0.0.1:{port}",
            "WEB_WORKERS": "2", "WEB_THREADS": "4", "DATABASE_CONN_MAX_AGE": "0",
            "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "live-server.log", "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"],

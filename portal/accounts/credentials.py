@@ -63,20 +63,32 @@ def digest(secret: str) -> str:
 
 def authenticate(request: Any, username: str, secret: str, allow_robots: bool = True,
                  allow_tokens: bool = True) -> Principal:
-    """The principal these credentials prove, or AuthenticationFailed; Throttled after too many failures."""
-    throttle.check(request, username)
+    """The principal these credentials prove, or AuthenticationFailed; Throttled when this client has failed
+    too often. A password is checked against the limits first (so a refused client costs no bcrypt round); a
+    robot or API token is checked first, so that the right one works whoever else fails with its name."""
+    is_token = "+" in username or secret.startswith(TOKEN_PREFIX)
+    if not is_token:
+        throttle.check(request, username)
     principal: Principal | None = None
     if "+" in username:
         principal = _robot(request, username, secret) if allow_robots else None
-    elif secret.startswith(TOKEN_PREFIX):
+    elif is_token:
         principal = _token(request, secret, username) if allow_tokens else None
     else:
         principal = _password(request, username, secret)
     if principal is None:
-        throttle.failed(request, username)
-        audit.record("login_failed", ANONYMOUS, request=request, target=username[:150])
+        failed(request, "" if is_token else username, target=username)
         raise AuthenticationFailed(INCORRECT)
     return principal
+
+
+def failed(request: Any, account: str, target: str = "") -> None:
+    """A wrong secret: Throttled if this client has already failed too often (a password's client was checked
+    before), else counted and audited. `account` is the name a password was tried for, "" for a token."""
+    if not account:
+        throttle.check(request, "")
+    throttle.failed(request, account)
+    audit.record("login_failed", ANONYMOUS, request=request, target=(target or account)[:150])
 
 
 def api_token_principal(secret: str, request: Any = None) -> Principal | None:

@@ -56,13 +56,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         kind, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         if kind.lower() != "bearer":
             return None
-        # Wrong tokens count against the client like failed sign-ins (a Bearer token names no account).
-        try:
-            throttle.check(request, "")
-        except Throttled as error:
-            _raise(error)
+        # A right token always works; wrong ones count against the client, as failed sign-ins do.
         principal = credentials.api_token_principal(secret.strip(), request)
         if principal is None:
+            try:
+                throttle.check(request, "")
+            except Throttled as error:
+                _raise(error)
             throttle.failed(request, "")
             raise exceptions.AuthenticationFailed("The API token is invalid, expired or revoked.")
         return _user_for(principal), principal

@@ -115,16 +115,17 @@ def test_repeated_failures_are_throttled_whether_or_not_the_account_exists(alice
 
 
 
-def test_wrong_bearer_tokens_are_throttled_per_client(alice, settings):
+def test_wrong_bearer_tokens_are_throttled_per_client_and_the_right_one_still_works(alice, settings):
     settings.WHARF_FAILED_LOGINS_PER_CLIENT = 3
     good = make_api_token(alice, "repo:read")
     for _ in range(3):
         assert get_me("Bearer wharf_pat_" + get_random_string(43)).status_code == 401
 
-    response = get_me(f"Bearer {good}")
+    response = get_me("Bearer wharf_pat_" + get_random_string(43))
 
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
+    assert get_me(f"Bearer {good}").status_code == 200
 
 # --- The browser session -------------------------------------------------------------------------------------
 

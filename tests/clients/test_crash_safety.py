@@ -29,8 +29,10 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {key: value for key, value in os.environ.items()
-                    if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
-        self.env.update(DATA_DIR=str(data_dir), PORT=str(self.port), DJANGO_SETTINGS_MODULE="portal.settings")
+                    if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS",
+                                   "CSRF_TRUSTED_ORIGINS")}
+        self.env.update(DATA_DIR=str(data_dir), PORT=str(self.port), DJANGO_SETTINGS_MODULE="portal.settings",
+                        WHARF_SITE_URL=self.url)
         self.process: subprocess.Popen[bytes] | None = None
 
     def manage(self, *args: str, **env: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -39,7 +40,8 @@ def test_the_description_is_rendered_markdown_without_scripts(login_as: Login, a
 
 
 def test_the_overview_shows_pull_commands_by_tag_and_by_digest(login_as: Login, app: Repository,
-                                                               charlie: User) -> None:
+                                                               charlie: User, settings: Any) -> None:
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "registry.example"]
     make_image(app, "v1")
     latest = make_image(app, "latest")
     make_image(app, "v2")   # newer, but "latest" is the tag to show when there is one

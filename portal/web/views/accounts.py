@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -127,6 +128,13 @@ class PasswordResetView(auth_views.PasswordResetView):
     template_name = "registration/password_reset_form.html"
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # The link is built from the configured site, never from the request's Host: whoever sends the
+        # request chooses that, and would receive the victim's reset token at a host of their own.
+        self.extra_email_context = {"site_url": settings.WHARF_SITE_URL}
+        self.domain_override = urlsplit(settings.WHARF_SITE_URL).netloc
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.urls import reverse
 
@@ -16,7 +17,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--email", default="", help="suggested e-mail address for the new account")
         parser.add_argument("--days", type=int, default=7, help="days until the link expires (default 7)")
-        parser.add_argument("--url", default="http://127.0.0.1:8000", help="the portal's base URL")
+        parser.add_argument("--url", default=settings.WHARF_SITE_URL,
+                            help="the portal's base URL (default: WHARF_SITE_URL, now %(default)s)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         invitation, secret = create_invitation(options["email"], options["days"])
