@@ -55,7 +55,7 @@ def test_swagger_ui_renders_the_operations_from_wharf_alone(docs: tuple[Any, lis
 
     page.goto("/api/v1/docs/")
 
-    expect(page.locator(".opblock-summary-path", has_text="/api/v1/repositories/").first).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/repositories/").first).to_be_visible(timeout=30_000)
     page.wait_for_load_state("networkidle")
     assert any(url.endswith("/api/v1/schema/") for url in requested)
     assert outside(requested) == []
@@ -67,7 +67,7 @@ def test_redoc_renders_the_operations_from_wharf_alone(docs: tuple[Any, list[str
 
     page.goto("/api/v1/redoc/")
 
-    expect(page.locator("h2", has_text="repositories_list").first).to_be_visible()
+    expect(page.locator("h2", has_text="repositories_list").first).to_be_visible(timeout=30_000)
     page.wait_for_load_state("networkidle")
     assert any(url.endswith("/api/v1/schema/") for url in requested)
     assert outside(requested) == []

@@ -221,7 +221,7 @@ def test_the_login_commands_shown_with_a_new_token_or_robot_token_work_and_so_do
     [robot_login] = commands_on(robot_created, "podman login")
     assert "-u 'alice+ci'" in robot_login and "wharf_robot_" in robot_login
     assert "Login Succeeded" in shell.run(robot_login)
-    regenerated = browser.post("/settings/robots/", {"action": "robot_regenerate", "robot": "ci"}).text
+    regenerated = browser.post("/settings/robots/", {"action": "robot_regenerate", "robot": "ci", "confirm": "1"}).text
     [new_robot_login] = commands_on(regenerated, "podman login")
     shell.run(new_robot_login)
     assert shell.podman("login", "--get-login", registry.host).strip() == "alice+ci"

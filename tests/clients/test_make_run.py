@@ -168,5 +168,5 @@ def test_make_run_restarts_a_celery_worker_or_beat_that_dies(embedded: Embedded)
         new = wait_for(lambda role=role, old=old: [pid for pid in celery_mains(group, role) if pid != old], 30,
                        f"no new Celery {role}", embedded.log)
         time.sleep(3)   # and the new one stays up
-        assert celery_mains(group, role) == new
+        assert celery_mains(group, role) == new, embedded.log.read_text()[-4000:]
         assert f"the Celery {role} exited with status 137; restarting it" in embedded.log.read_text()

@@ -78,6 +78,7 @@ ROUTES = [
     Route("api", "GET", "/api/v1/no-such-thing/",                           "404  404 404  404  404  404  404  404  404  404"),
     # Pages: robots and API tokens never sign in to the pages, so with their headers they are anonymous.
     Route("page", "GET", "/",                                               "200  200 200  200  200  200  200  200  200  200"),
+    Route("page", "GET", "/favicon.ico",                                    "301  301 301  301  301  301  301  301  301  301"),
     Route("page", "GET", "/signup/",                                        "200  302 302  302  302  302  302  302  200  200"),
     Route("page", "GET", "/login/",                                         "200  302 302  302  302  302  302  302  200  200"),
     Route("page", "POST", "/logout/",                                       "302  302 302  302  302  302  302  302  302  302"),
@@ -106,7 +107,7 @@ ROUTES = [
     Route("page", "GET", "/search/?q=app",                                  "200  200 200  200  200  200  200  200  200  200"),
     Route("page", "GET", "/repository/acme/app/tags/",                      "404  404 200  200  200  404  404  200  404  404"),
     Route("page", "POST", "/repository/acme/app/tags/",                     "404  404 403  302  302  404  404  302  404  404",
-          body="form:action=delete&tag=v1"),
+          body="form:action=delete&tag=v1&confirm=1"),
     Route("page", "GET", "/repository/acme/app/history/",                   "404  404 200  200  200  404  404  200  404  404"),
     Route("page", "POST", "/repository/acme/app/history/",                  "404  404 403  400  400  404  404  400  404  404",
           body=f"form:action=restore&tag=v1&digest={UNKNOWN}"),

@@ -80,7 +80,7 @@ def every_page(alice: User, charlie: User, extra: dict[str, Any]) -> list[Shown]
         get("robots", "/settings/robots/"),
         get("organization robots", "/organization/acme/robots/"),
         post("robot created", "/settings/robots/", {"action": "robot_create", "name": "ci"}),
-        post("robot regenerated", "/settings/robots/", {"action": "robot_regenerate", "robot": "ci"}),
+        post("robot regenerated", "/settings/robots/", {"action": "robot_regenerate", "robot": "ci", "confirm": "1"}),
         post("organization robot created", "/organization/acme/robots/", {"action": "robot_create", "name": "ci"}),
         post("token created", "/settings/", {"action": "token_create", "name": "laptop", "scopes": ["repo:read"]}),
     ]
@@ -167,6 +167,7 @@ def test_a_form_posted_through_a_tls_proxy_passes_the_csrf_check_only_when_the_p
 ) -> None:
     if trusted:
         settings.SECURE_PROXY_SSL_HEADER = TRUSTED
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "wharf.example"]
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice, backend=MODEL_BACKEND)
     # What a TLS-terminating proxy passes on: the browser's Host and Origin, and the scheme it was reached by.
