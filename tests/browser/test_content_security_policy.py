@@ -80,7 +80,8 @@ def test_the_pages_log_no_violation_and_the_copy_button_still_copies(page: Any, 
     button = page.locator("tr.tag-row[data-tag=v1] [data-testid=copy-pull]")
     button.click()
     expect(button).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == f"podman pull --tls-verify=false {live_server_wharf.host}/alice/app:v1"
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"podman pull --tls-verify=false {live_server_wharf.host}/alice/app:v1"
     assert console.problems() == []
 
     # The policy is in force: markup that slipped into the page could not run a script.
