@@ -165,3 +165,25 @@ def test_a_pipelined_keep_alive_connection_is_answered_in_full(server):  # type:
         while chunk := sock.recv(65536):
             data += chunk
     assert data.count(b"HTTP/1.1 401") == 3
+
+
+def test_a_body_read_straight_from_the_socket_keeps_the_minimum_rate_and_the_callers_timeout():
+    """The registry receives large blobs with recv_into under its own 120 s timeout (registry_api/bodies.py):
+    the tighter body deadline applies, and the caller's timeout is back once the read returns."""
+    from portal.gunicorn_worker import MeteredSocket
+
+    ours, client = socket.socketpair()
+    with client, MeteredSocket(ours.family, ours.type, ours.proto, fileno=ours.detach()) as sock:
+        sock.settimeout(120)
+        sock.limit(time.monotonic(), 0.5, 1000.0)
+        buffer = bytearray(4096)
+        client.sendall(b"x" * 1000)            # one more second of allowance
+        assert sock.recv_into(buffer) == 1000
+        assert sock.gettimeout() == 120
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            sock.recv_into(buffer)             # nothing more comes
+        assert 1.0 <= time.monotonic() - start <= 2.0
+        sock.unlimit()
+        client.sendall(b"y")
+        assert sock.recv(1) == b"y" and sock.gettimeout() == 120
