@@ -9,8 +9,9 @@ Here the worker's selector loop owns a connection until its request is ready: it
 small body) without blocking, closes connections that miss the header deadline, and only then hands the
 connection and the bytes read to a thread, which parses them with gunicorn's own parser. A body too large
 to hold in the loop streams in the thread (GiB blobs read from wsgi.input), where the socket itself keeps a
-minimum rate: each read must come before `start + WEB_BODY_TIMEOUT + bytes received / WEB_BODY_MIN_RATE`
-(Apache's mod_reqtimeout rule), so a trickling uploader is cut off instead of holding the thread.
+minimum rate: the thread may wait for the client WEB_BODY_TIMEOUT plus one second per WEB_BODY_MIN_RATE
+bytes received (Apache's mod_reqtimeout rule), so a trickling uploader is cut off instead of holding the
+thread for good (a client that keeps that rate still holds one: a thread is what reads wsgi.input).
 
 It still refuses a TLS handshake at once: podman and skopeo run with --tls-verify=false try TLS first and
 fall back to plain HTTP only when that attempt fails. A TLS record starts with byte 0x16, which no HTTP
@@ -54,27 +55,24 @@ def env_float(name: str, default: float) -> float:
 
 
 class MeteredSocket(socket.socket):
-    """A client socket whose reads, while a limit is set, end at a deadline the bytes received push back:
-    `start + grace + received / rate` (rate 0: a fixed deadline). A read past it raises TimeoutError."""
+    """A client socket whose reads, while a limit is set, may wait for the client `grace + received / rate`
+    seconds in all (rate 0: `grace`); a read past that raises TimeoutError.
 
-    _start = 0.0
+    Only time spent waiting in a read counts, not wall time: a request queued for a free thread, or a view
+    busy before it reads the body, is the server's delay, not the client's."""
+
     _grace = 0.0
     _rate = 0.0
     _received = 0
+    _waited = 0.0
     _limited = False
 
-    def limit(self, start: float, grace: float, rate: float, received: int = 0) -> None:
-        self._start, self._grace, self._rate, self._received, self._limited = start, grace, rate, received, True
+    def limit(self, grace: float, rate: float, received: int = 0, waited: float = 0.0) -> None:
+        self._grace, self._rate, self._received, self._waited = grace, rate, received, waited
+        self._limited = True
 
     def unlimit(self) -> None:
         self._limited = False
-
-    def _remaining(self) -> float:
-        allowed = self._grace + (self._received / self._rate if self._rate else 0.0)
-        remaining = self._start + allowed - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(errno.ETIMEDOUT, "the client sent its request too slowly")
-        return remaining
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         if not self._limited:
@@ -91,15 +89,21 @@ class MeteredSocket(socket.socket):
         return received
 
     def _bounded(self, read: Any, *args: Any) -> Any:
-        remaining = self._remaining()
+        remaining = self._grace + (self._received / self._rate if self._rate else 0.0) - self._waited
+        if remaining <= 0:
+            raise TimeoutError(errno.ETIMEDOUT, "the client sent its request too slowly")
         previous = self.gettimeout()
-        if previous is not None and previous <= remaining:
-            return read(*args)      # the caller's own timeout is the tighter one (registry bodies: 120 s)
-        super().settimeout(remaining)
+        started = time.monotonic()
         try:
-            return read(*args)
+            if previous is not None and previous <= remaining:
+                return read(*args)      # the caller's own timeout is the tighter one (registry bodies: 120 s)
+            super().settimeout(remaining)
+            try:
+                return read(*args)
+            finally:
+                super().settimeout(previous)   # sendfile and sendall keep the caller's (blocking) mode
         finally:
-            super().settimeout(previous)   # sendfile and sendall keep the caller's (blocking) mode
+            self._waited += time.monotonic() - started
 
 
 class WaitingConn(TConn):  # type: ignore[misc]  # gunicorn is untyped
@@ -214,10 +218,11 @@ class PlainHTTPWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untype
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
             conn.initialized = True
         conn.parser.unreader.unread(bytes(conn.buf))
-        if conn.head_end:
-            conn.sock.limit(conn.body_start, self.body_timeout, self.body_rate, len(conn.buf) - conn.head_end)
+        now = time.monotonic()
+        if conn.head_end:   # the body's allowance, less what the loop already waited for it
+            conn.sock.limit(self.body_timeout, self.body_rate, len(conn.buf) - conn.head_end, now - conn.body_start)
         else:   # oversized headers: the thread reads the rest under the same header deadline
-            conn.sock.limit(conn.deadline, 0.0, 0.0)
+            conn.sock.limit(conn.deadline - now, 0.0)
         conn.buf, conn.head_end, conn.need = bytearray(), 0, 0
         self.enqueue_req(conn)
 
