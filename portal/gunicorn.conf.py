@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import resource
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "portal.gunicorn_worker.PlainHTTPWorker"
@@ -11,6 +12,14 @@ threads = int(os.environ.get("WEB_THREADS", 8))
 # a stuck worker.
 timeout = int(os.environ.get("WEB_TIMEOUT", 300))
 keepalive = 30
+# Connections a worker holds; the ones still sending their request wait in its selector loop, not in a
+# thread (portal/gunicorn_worker.py), so thousands cost a few KiB each. At the cap the oldest of those is
+# closed to let a new client in. gunicorn's default (1000) stopped accepting at 2,000 idle connections
+# over 2 workers: new clients waited in the backlog until their own timeout.
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", 10000))
+# Connections waiting to be accepted (the kernel caps it at net.core.somaxconn, 4096 on Linux >= 5.4): a
+# burst of 2,000 connects fits.
+backlog = int(os.environ.get("WEB_BACKLOG", 4096))
 max_requests = 0
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 errorlog = "-"
@@ -22,3 +31,18 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 secure_scheme_headers: dict[str, str] = {}
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %(p)s'
 
+
+def _open_files_for(connections: int) -> int:
+    """Every connection is a descriptor: a worker needs one per connection and some for files and the
+    database. A common soft limit of 1024 would fail accept() (EMFILE) far below 10,000 connections; the
+    hard limit is what the administrator allows, so the soft one is raised up to it (workers inherit it
+    from the master, which reads this file). Returns the connections that fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 1024
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return connections if soft == resource.RLIM_INFINITY else max(64, min(connections, soft - 1024))
+
+
+worker_connections = _open_files_for(worker_connections)

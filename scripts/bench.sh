@@ -2,8 +2,9 @@
 # `make bench`: ../shared/bench/regbench.py against Wharf as `make run` starts it (fresh DATA_DIR) and,
 # when Debian's docker-registry (the CNCF distribution registry) is installed, against it in the same run.
 # Extra arguments go to regbench.py (e.g. `make bench ARGS="--only a,b --repeat 1"`). Then what each credential
-# costs, a web worker's memory around a 1 GiB blob (SKIP_MEMPROBE=1 skips it) and the tags page and API at
-# 100,000 tags (SKIP_TAGSBENCH=1 skips it).
+# costs, normal requests beside 2,000 idle connections (SKIP_IDLEBENCH=1 skips it), a web worker's memory
+# around a 1 GiB blob (SKIP_MEMPROBE=1 skips it) and the tags page and API at 100,000 tags (SKIP_TAGSBENCH=1
+# skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -58,6 +59,12 @@ python3 "$REGBENCH" --url "http://127.0.0.1:$WHARF_PORT" --user regbench --passw
 
 # What each kind of credential costs (password, API token, robot token) at the token endpoint and the API.
 python3 bench/authbench.py --url "http://127.0.0.1:$WHARF_PORT" --user regbench --password "$password"
+
+# Normal requests while 2,000 connections send nothing and 100 send their headers a byte a second (a slow
+# client must not hold a thread): p50/p99 beside the same requests alone. SKIP_IDLEBENCH=1 skips it.
+if [ -z "${SKIP_IDLEBENCH:-}" ]; then
+  python3 bench/idlebench.py --url "http://127.0.0.1:$WHARF_PORT"
+fi
 
 # Bytes stream: a web worker's memory stays flat while a 1 GiB blob goes in and out.
 if [ -z "${SKIP_MEMPROBE:-}" ]; then
