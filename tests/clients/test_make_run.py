@@ -146,7 +146,16 @@ def celery_mains(group: int, role: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
             if os.getpgid(int(entry.name)) == group and b"celery" in b" ".join(argv) and role.encode() in argv:
                 found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    return sorted(pid for pid, parent in found.items() if parent not in found)
+    # A main process is started by run.sh's supervisor; the pool child of a killed main lingers for a moment,
+    # orphaned (its parent is then init), and is not a restarted worker.
+    return sorted(pid for pid, parent in found.items() if parent not in found and _is_run_sh(parent))
+
+
+def _is_run_sh(pid: int) -> bool:
+    try:
+        return b"run.sh" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def wait_for(condition: Callable[[], object], seconds: float, what: str, log: Path) -> object:

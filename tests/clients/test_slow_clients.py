@@ -36,7 +36,8 @@ def server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:  # 
     env = {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": data_dir, "PORT": str(port),
            "WEB_WORKERS": "2", "WEB_THREADS": "8", "DATABASE_CONN_MAX_AGE": "0",
            "DJANGO_SETTINGS_MODULE": "portal.settings", "WEB_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
-           "WEB_BODY_TIMEOUT": str(BODY_TIMEOUT), "WEB_BODY_MIN_RATE": str(BODY_MIN_RATE)}
+           "WEB_BODY_TIMEOUT": str(BODY_TIMEOUT), "WEB_BODY_MIN_RATE": str(BODY_MIN_RATE),
+           "ALLOWED_HOSTS": "wharf,127.0.0.1"}   # the raw requests below name the host "wharf"
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "slow-clients-server.log", "ab") as log:
         process = subprocess.Popen(
