@@ -213,7 +213,7 @@ def delete_tag(principal: Principal, repository: Repository, name: str, request:
     _check_tag(name)
     with write_transaction():
         state = queries.tag_state(repository, name)   # locks the tag's row on PostgreSQL
-        if state is None:
+        if state is None or state.expired:   # an expired tag is gone for everyone; the expiry job records it
             raise NotFound(f"There is no tag '{name}' in {repository.full_name}.", "tag")
         Tag.objects.filter(repository=repository, name=name).delete()
         record_tag_event(repository, name, TagEvent.Kind.DELETED, "", state.digest, principal.user_id,
