@@ -41,7 +41,7 @@ def _sql() -> dict[str, str]:
         "upload": f"SELECT size FROM {upload} WHERE id = %s AND repository_id = %s",
         "start_upload": f"INSERT INTO {upload} (id, repository_id, owner, size, created_at, updated_at) "
                         "VALUES (%s, %s, %s, 0, %s, %s)",
-        "open_uploads": f"SELECT COUNT(*) FROM {upload} WHERE owner = %s",
+        "open_uploads": f"SELECT COUNT(*) FROM {upload} WHERE owner = %s AND updated_at > %s",
         "grow_upload": f"UPDATE {upload} SET size = %s, updated_at = %s WHERE id = %s AND size = %s",
         "claim_upload": f"DELETE FROM {upload} WHERE id = %s AND size = %s",
         "manifest_id": f"SELECT id FROM {manifest} WHERE repository_id = %s AND digest = %s",
@@ -131,8 +131,9 @@ def start_upload(repository: Repository, owner: str) -> Upload:
     return Upload(id=started, repository=repository, owner=owner, size=0)
 
 
-def open_uploads(owner: str) -> int:
-    row = _one("open_uploads", [owner])
+def open_uploads(owner: str, active_since: datetime) -> int:
+    """Upload sessions of `owner` that received a request since `active_since`."""
+    row = _one("open_uploads", [owner, connection.ops.adapt_datetimefield_value(active_since)])
     return int(row[0]) if row else 0
 
 

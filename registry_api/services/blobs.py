@@ -9,10 +9,11 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from portal.access import Principal
 from portal.accounts.models import Namespace
@@ -40,6 +41,9 @@ READ_SIZE = 1 << 20
 PIPELINE_MIN_SIZE = 8 << 20
 # Open sessions end when finished or cancelled, so a client over the limit may soon have room again.
 RETRY_AFTER_SECONDS = 60
+# Only sessions that saw a request this recently count as open: a client that crashed mid-push leaves sessions
+# behind for the hourly purge, and they must not lock it out until then.
+ACTIVE_UPLOAD = timedelta(minutes=10)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 log = logging.getLogger(__name__)
@@ -86,10 +90,11 @@ def upload_owner(principal: Principal) -> str:
 
 
 def start_upload(repository: Repository, owner: str) -> Upload:
-    """Open a session; TOOMANYREQUESTS when `owner` already holds WHARF_MAX_OPEN_UPLOADS of them. (Two
-    requests at once may both pass the count: the limit is a guard against piles of sessions, not a quota.)"""
+    """Open a session; TOOMANYREQUESTS when `owner` already holds WHARF_MAX_OPEN_UPLOADS sessions active in the
+    last ten minutes. (Two requests at once may both pass the count: the limit is a guard against piles of
+    sessions, not a quota.)"""
     limit = settings.WHARF_MAX_OPEN_UPLOADS
-    if queries.open_uploads(owner) >= limit:
+    if queries.open_uploads(owner, timezone.now() - ACTIVE_UPLOAD) >= limit:
         raise TooManyRequests(f"{limit} upload sessions are open already: finish or cancel one first",
                               headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return queries.start_upload(repository, owner)

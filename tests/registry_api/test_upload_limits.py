@@ -4,7 +4,10 @@ the limit is cut by a live server: tests/clients/test_disk_full.py."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from portal.access import Principal
 from registry_api.models import Upload
@@ -47,6 +50,16 @@ def test_one_session_over_the_open_limit_is_refused_with_429_until_one_ends(clie
     assert Upload.objects.count() == 2
     assert client.delete(first["Location"], HTTP_AUTHORIZATION=auth(NAME)).status_code == 204
     assert start(client).status_code == 202
+
+
+def test_sessions_abandoned_more_than_ten_minutes_ago_do_not_count(client, app, settings):
+    # A CI job that crashed mid-push left its sessions for the hourly purge; they must not lock it out.
+    settings.WHARF_MAX_OPEN_UPLOADS = 1
+    assert start(client).status_code == 202
+    Upload.objects.update(updated_at=timezone.now() - timedelta(minutes=11))
+
+    assert start(client).status_code == 202
+    assert start(client).status_code == 429
 
 
 def test_the_open_limit_counts_each_principal_alone(client, app, settings):

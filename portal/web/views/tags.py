@@ -94,7 +94,8 @@ def tags(request: HttpRequest, full_name: str) -> HttpResponse:
 
 def _current_digest(repository: Repository, name: str) -> str | None:
     """Where the tag points now (None when there is no such tag: the service then says so)."""
-    return Tag.objects.live().filter(repository=repository, name=name).values_list("manifest__digest", flat=True).first()
+    tag = Tag.objects.live().filter(repository=repository, name=name)
+    return tag.values_list("manifest__digest", flat=True).first()
 
 
 def _delete(request: HttpRequest, repository: Repository) -> HttpResponse | Failed | None:
