@@ -11,7 +11,6 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from portal import throttle
 from portal.access import Principal
 from portal.accounts import credentials
 from portal.accounts.models import User
@@ -60,10 +59,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         principal = credentials.api_token_principal(secret.strip(), request)
         if principal is None:
             try:
-                throttle.check(request, "")
+                credentials.failed(request, "", target="API token")   # counted and audited like a sign-in
             except Throttled as error:
                 _raise(error)
-            throttle.failed(request, "")
             raise exceptions.AuthenticationFailed("The API token is invalid, expired or revoked.")
         return _user_for(principal), principal
 
