@@ -65,6 +65,11 @@ def _keys(request: Any, account: str) -> list[str]:
     return [client, f"pair:{client[len('client:'):]} {name}"[:200], f"account:{name}"]
 
 
+# The backstop refuses an address only after this many failures of its own on the account: the owner's
+# occasional typo while an attack runs elsewhere does not lock the owner out.
+BACKSTOP_PAIR_FAILURES = 3
+
+
 def _window() -> tuple[int, int]:
     size = settings.WHARF_FAILED_LOGIN_WINDOW
     now = int(time.time())
@@ -87,7 +92,7 @@ def check(request: Any, account: str) -> None:
     if named:
         pair, total = named
         refused = refused or pair >= settings.WHARF_FAILED_LOGINS_PER_ACCOUNT or (
-            pair > 0 and total >= settings.WHARF_FAILED_LOGINS_ACCOUNT_BACKSTOP)
+            pair >= BACKSTOP_PAIR_FAILURES and total >= settings.WHARF_FAILED_LOGINS_ACCOUNT_BACKSTOP)
     if refused:
         raise Throttled(remaining)
 
