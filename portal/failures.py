@@ -17,7 +17,8 @@ from django.http.response import HttpResponseBase
 from django.template import loader
 from django.views import defaults
 
-from registry_api.errors import Denied, NameUnknown, RegistryError, Unavailable, Unknown
+from portal.diskfull import is_disk_full
+from registry_api.errors import Denied, NameUnknown, RegistryError, StorageFull, Unavailable, Unknown
 
 RETRY_AFTER_SECONDS = 5
 # PostgreSQL's "try again" states: lock_not_available (lock_timeout), query_canceled (statement_timeout),
@@ -26,10 +27,11 @@ BUSY_SQLSTATES = frozenset({"55P03", "57014", "40001", "40P01"})
 
 _API_ERRORS = {
     400: ("invalid", "The request is malformed."),
-    403: ("forbidden", "You may not do this."),
+    403: ("permission_denied", "You may not do this."),   # the code the API's own 403s carry
     404: ("not_found", "There is nothing here, or you may not see it."),
     500: ("server_error", "Something went wrong on our side; it has been logged. Please try again later."),
     503: ("unavailable", f"The database is busy; try again in {RETRY_AFTER_SECONDS} seconds."),
+    507: ("insufficient_storage", "The server's storage is full; nothing was saved. Try again later."),
 }
 
 
@@ -56,8 +58,10 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponseBa
 
 
 def server_error(request: HttpRequest) -> HttpResponseBase:
-    # Django calls this from inside its `except` block, so the exception is still at hand.
-    return _answer(request, 503 if is_database_busy(sys.exc_info()[1]) else 500, None)
+    # Django calls this from inside its `except` block, so the exception is still at hand. A full disk met
+    # outside a view (the session middleware saving a session, say) is a 507 here too.
+    exc = sys.exc_info()[1]
+    return _answer(request, 503 if is_database_busy(exc) else 507 if is_disk_full(exc) else 500, None)
 
 
 def _answer(request: HttpRequest, status: int, exception: Exception | None) -> HttpResponseBase:
@@ -79,6 +83,8 @@ def _answer(request: HttpRequest, status: int, exception: Exception | None) -> H
 
 
 def _registry_error(status: int) -> RegistryError:
+    if status == 507:
+        return StorageFull()
     if status == 403:
         return Denied()
     if status == 404:
@@ -89,9 +95,9 @@ def _registry_error(status: int) -> RegistryError:
 
 
 def _page(request: HttpRequest, status: int, exception: Exception | None) -> HttpResponseBase:
-    if status == 503:
-        # Stand-alone like 500.html: rendering base.html would ask the busy database about the user.
-        return HttpResponse(loader.get_template("503.html").render(), status=503)
+    if status in (503, 507):
+        # Stand-alone like 500.html: rendering base.html would ask the database about the user.
+        return HttpResponse(loader.get_template(f"{status}.html").render(), status=status)
     if status == 500:
         return defaults.server_error(request)
     handler = {400: defaults.bad_request, 403: defaults.permission_denied, 404: defaults.page_not_found}[status]

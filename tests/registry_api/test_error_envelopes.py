@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import errno
 import json
 import logging
 import sqlite3
@@ -254,3 +255,20 @@ def test_a_thread_queued_behind_this_process_s_sqlite_writer_gives_up_with_a_503
         holder.join()
 
     busy(response)
+
+
+@pytest.mark.parametrize(("path", "body_has"), [("/v2/alice/app/tags/list", b'"UNAVAILABLE"'),
+                                                ("/api/v1/user/", b'"insufficient_storage"'),
+                                                ("/settings/", b"storage is full")])
+def test_a_full_disk_met_outside_any_view_is_a_507_in_the_surface_envelope(rf, path, body_has):
+    # e.g. the session middleware saving a session on a full disk: Django's handler500 is all that is left.
+    from portal import failures
+
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    except OSError:
+        response = failures.server_error(rf.get(path))
+
+    assert response.status_code == 507
+    assert body_has in response.content
+    assert_clean(response.content)
