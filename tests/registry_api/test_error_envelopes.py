@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import io
 import errno
+import io
 import json
 import logging
 import sqlite3
