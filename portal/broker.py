@@ -89,7 +89,11 @@ class Channel(filesystem.Channel):
             return super().get_table(exchange)
         except ValueError as exc:
             self._quarantine(self._exchange_file(exchange), exc)
-            return []
+        # Routing by an empty table drops the message, and a producer that declared its queue once does not
+        # declare it again. Celery names a queue, its exchange and its routing key alike (default, builds,
+        # scans), so that route is bound again: messages keep reaching the queue after a broken table.
+        super()._queue_bind(exchange, exchange, "", exchange)
+        return super().get_table(exchange)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
         try:

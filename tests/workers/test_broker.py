@@ -81,3 +81,16 @@ def test_a_worker_sets_broken_message_files_aside_and_runs_the_good_task(tmp_pat
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_a_message_sent_after_its_exchange_table_broke_still_reaches_its_queue(tmp_path: Path) -> None:
+    app = broker_app(tmp_path / "broker")
+    noop = app.task(name="tests.noop")(nothing)
+    assert enqueue(noop) is True   # declares the queue: the producer will not declare it again
+    (tmp_path / "broker" / "out" / os.listdir(tmp_path / "broker" / "out")[0]).unlink()
+    (tmp_path / "broker" / "control" / "default.exchange").write_bytes(b"")   # as a full disk left it
+
+    assert enqueue(noop) is True
+
+    (message,) = os.listdir(tmp_path / "broker" / "out")
+    assert message.endswith(".default.msg")
