@@ -73,7 +73,7 @@ def _writable(request: HttpRequest, full_name: str) -> tuple[Repository, Role]:
 
 def _base(request: HttpRequest, repository: Repository, role: Role, tab: str, **more: Any) -> dict[str, Any]:
     return {"repository": repository, "role": role.name.lower(), "may_write": role >= Role.WRITE,
-            "is_admin": role >= Role.ADMIN, "tab": tab, "host": request.get_host(), **more}
+            "is_admin": role >= Role.ADMIN, "tab": tab, **more}
 
 
 # --- Tags -------------------------------------------------------------------------------------------------------
