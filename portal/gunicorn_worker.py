@@ -7,11 +7,18 @@ that send a header byte a second timed out 4 requests in 5.
 
 Here the worker's selector loop owns a connection until its request is ready: it reads the headers (and a
 small body) without blocking, closes connections that miss the header deadline, and only then hands the
-connection and the bytes read to a thread, which parses them with gunicorn's own parser. A body too large
-to hold in the loop streams in the thread (GiB blobs read from wsgi.input), where the socket itself keeps a
-minimum rate: the thread may wait for the client WEB_BODY_TIMEOUT plus one second per WEB_BODY_MIN_RATE
-bytes received (Apache's mod_reqtimeout rule), so a trickling uploader is cut off instead of holding the
-thread for good (a client that keeps that rate still holds one: a thread is what reads wsgi.input).
+connection and the bytes read to a thread, which parses them with gunicorn's own parser. The loop holds
+a body of known length up to WHARF_MAX_MANIFEST_BYTES (4 MiB: the largest body any view other than a blob
+upload accepts), so a login form or a manifest trickled a byte a second costs no thread; on those routes
+it answers `Expect: 100-continue` itself. Blob uploads (GiB), chunked bodies and larger ones stream in
+the thread (read from wsgi.input), where the socket itself keeps a minimum rate: the thread may wait for
+the client WEB_BODY_TIMEOUT plus one second per WEB_BODY_MIN_RATE bytes received (Apache's mod_reqtimeout
+rule), so a trickling uploader is cut off instead of holding the thread for good (a client that keeps that
+rate still holds one: a thread is what reads wsgi.input). A body the view did not read is not waited for
+after the response: what has arrived is discarded, and if more is due the connection closes.
+
+What the loop holds is capped per worker (WEB_LOOP_BUFFER_TOTAL, 256 MiB): a read that would pass the cap
+first sheds the oldest connections holding body bytes, with a 503.
 
 It still refuses a TLS handshake at once: podman and skopeo run with --tls-verify=false try TLS first and
 fall back to plain HTTP only when that attempt fails. A TLS record starts with byte 0x16, which no HTTP
@@ -27,6 +34,7 @@ import re
 import selectors
 import socket
 import time
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -46,7 +54,15 @@ SWEEP_INTERVAL = 0.25
 # How long a closed connection waits for the client's FIN (gunicorn's close_graceful waits as long).
 LINGER = 2.0
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n")
+# The request line of a blob upload's body (POST starts a monolithic one, PATCH and PUT send chunks): these
+# stream in a thread, whatever their size. Matched on the lowered head.
+BLOB_UPLOAD = re.compile(rb"^(?:patch|put|post) [^ ]*/blobs/uploads/")
+# gunicorn answers only this expectation, and only for HTTP/1.1 (anything else gets its 417, or is ignored).
+EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*\r\n")
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+OVERLOADED = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\n"
+              b"Content-Length: 0\r\n\r\n")
 
 
 def env_float(name: str, default: float) -> float:
@@ -66,15 +82,38 @@ class MeteredSocket(socket.socket):
     _received = 0
     _waited = 0.0
     _limited = False
+    _nowait = False           # draining: read only what has arrived (see PlainHTTPWorker._keepalive_after)
+    _continue_sent = False    # the loop sent "100 Continue": gunicorn's own is not sent again
 
     def limit(self, grace: float, rate: float, received: int = 0, waited: float = 0.0) -> None:
         self._grace, self._rate, self._received, self._waited = grace, rate, received, waited
         self._limited = True
 
     def unlimit(self) -> None:
-        self._limited = False
+        self._limited = self._nowait = self._continue_sent = False
+
+    def continue_sent(self) -> None:
+        self._continue_sent = True
+
+    @contextlib.contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        self._nowait = True
+        try:
+            yield
+        finally:
+            self._nowait = False
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        if self._continue_sent and bytes(data) == CONTINUE:
+            # gunicorn writes its "100 Continue" as it builds the environ (gunicorn/http/wsgi.py); a second
+            # one would be legal (RFC 9110 section 15.2) but is noise to the client.
+            self._continue_sent = False
+            return len(data)
+        return super().send(data, flags)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if self._nowait:
+            return bytes(self._now(super().recv, bufsize, flags))
         if not self._limited:
             return super().recv(bufsize, flags)
         data: bytes = self._bounded(super().recv, bufsize, flags)
@@ -82,11 +121,25 @@ class MeteredSocket(socket.socket):
         return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        if self._nowait:
+            return int(self._now(super().recv_into, buffer, nbytes, flags))
         if not self._limited:
             return super().recv_into(buffer, nbytes, flags)
         received: int = self._bounded(super().recv_into, buffer, nbytes, flags)
         self._received += received
         return received
+
+    def _now(self, read: Any, *args: Any) -> Any:
+        """A read that does not wait: nothing arrived yet is a timeout, which gunicorn's drain understands.
+        (MSG_DONTWAIT alone would not do: a socket with a timeout polls before it reads.)"""
+        previous = self.gettimeout()
+        super().settimeout(0.0)
+        try:
+            return read(*args)
+        except (BlockingIOError, InterruptedError):
+            raise TimeoutError(errno.ETIMEDOUT, "the rest of the request body has not arrived") from None
+        finally:
+            super().settimeout(previous)
 
     def _bounded(self, read: Any, *args: Any) -> Any:
         remaining = self._grace + (self._received / self._rate if self._rate else 0.0) - self._waited
@@ -133,6 +186,10 @@ class PlainHTTPWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untype
         self.body_timeout = env_float("WEB_BODY_TIMEOUT", 20.0)
         self.body_rate = env_float("WEB_BODY_MIN_RATE", 500.0)
         self.body_buffer = int(env_float("WEB_BODY_BUFFER", 64 * 1024))
+        # Not from Django's settings: this module is imported by the gunicorn master, before Django is set up.
+        self.max_body_held = max(self.body_buffer, int(env_float("WHARF_MAX_MANIFEST_BYTES", 4 * 1024 * 1024)))
+        self.buffer_total = int(env_float("WEB_LOOP_BUFFER_TOTAL", 256 * 1024 * 1024))
+        self.held = 0                                 # bytes in the buffers of the connections in `waiting`
         self.waiting: dict[WaitingConn, None] = {}   # insertion order: the oldest first
         self.next_sweep = 0.0
         super().init_process()
@@ -164,6 +221,7 @@ class PlainHTTPWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untype
     def wait_for_request(self, conn: WaitingConn) -> None:
         conn.sock.setblocking(False)
         self.waiting[conn] = None
+        self.held += len(conn.buf)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_request_bytes, conn))
         if conn.buf:
             self.advance(conn)   # a pipelined request read ahead with the previous one
@@ -183,8 +241,32 @@ class PlainHTTPWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untype
         if conn.idle:
             # The first byte of a kept-alive connection's next request starts its header deadline.
             conn.idle, conn.deadline = False, time.monotonic() + self.header_timeout
+        if self.held + len(data) > self.buffer_total and not self.make_room(conn, len(data)):
+            self.refuse(conn, OVERLOADED)
+            return
         conn.buf += data
+        self.held += len(data)
         self.advance(conn)
+
+    def make_room(self, reader: WaitingConn, size: int) -> bool:
+        """Whether `size` more bytes fit under WEB_LOOP_BUFFER_TOTAL once the oldest connections holding
+        body bytes (not `reader`) are shed, with a 503.
+
+        Only body holders are shed: the budget is 10,000 connections × 64 KiB of headers at worst, so a
+        crowd of oversized headers cannot be made room for; the reader is refused instead. A client shed
+        mid-body has waited longest and can retry; the ones with complete headers and a small body are
+        the requests most likely to finish."""
+        for conn in [conn for conn in self.waiting if conn is not reader and conn.head_end
+                     and len(conn.buf) > conn.head_end]:
+            if self.held + size <= self.buffer_total:
+                break
+            self.refuse(conn, OVERLOADED)
+        return self.held + size <= self.buffer_total
+
+    def refuse(self, conn: WaitingConn, answer: bytes) -> None:
+        with contextlib.suppress(OSError):
+            conn.sock.send(answer)
+        self.drop(conn)
 
     def advance(self, conn: WaitingConn) -> None:
         if not conn.head_end:
@@ -194,26 +276,48 @@ class PlainHTTPWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untype
                     self.dispatch(conn)
                 return
             conn.head_end = end + len(HEADER_END)
-            conn.need = conn.head_end + self.body_to_hold(bytes(conn.buf[:conn.head_end]).lower())
+            conn.need = conn.head_end + self.body_to_hold(conn, bytes(conn.buf[:conn.head_end]).lower())
             conn.body_start = time.monotonic()
         if len(conn.buf) >= conn.need:
             self.dispatch(conn)
 
-    def body_to_hold(self, head: bytes) -> int:
-        """How much of the body the loop reads before a thread takes over: a small body of known length.
+    def body_to_hold(self, conn: WaitingConn, head: bytes) -> int:
+        """How much of the body the loop reads before a thread takes over: a body of known length up to
+        WEB_BODY_BUFFER for a blob upload, up to WHARF_MAX_MANIFEST_BYTES for anything else.
 
-        With `Expect: 100-continue` the client waits for gunicorn's "100 Continue", and a chunked body's
-        length is unknown: those stream in the thread, as do bodies larger than WEB_BODY_BUFFER."""
-        if b"\r\nexpect:" in head or b"\r\ntransfer-encoding:" in head:
+        A chunked body's length is unknown, and a blob upload's may be GiB: those stream in the thread,
+        as do larger bodies (which the views refuse unread). A request with `Expect: 100-continue` waits
+        for "100 Continue": the loop sends it when it holds the body, as gunicorn would before the view
+        runs (so it promises nothing more); otherwise, and when the send does not go through at once, the
+        thread's gunicorn sends it."""
+        if b"\r\ntransfer-encoding:" in head:
             return 0
         match = CONTENT_LENGTH.search(head)
         length = int(match.group(1)) if match else 0
-        return length if length <= self.body_buffer else 0
+        limit = self.body_buffer if BLOB_UPLOAD.match(head) else self.max_body_held
+        if length > limit:
+            return 0
+        if b"\r\nexpect:" in head and not self.send_continue(conn, head):
+            return 0   # not ours to answer: the thread's gunicorn does
+        return length
+
+    def send_continue(self, conn: WaitingConn, head: bytes) -> bool:
+        if not EXPECT_CONTINUE.search(head) or not head.split(b"\r\n", 1)[0].endswith(b" http/1.1"):
+            return False
+        try:
+            sent = conn.sock.send(CONTINUE)
+        except OSError:
+            return False
+        if sent != len(CONTINUE):
+            return False   # never on a new connection's empty send buffer; the thread would send a partial
+        conn.sock.continue_sent()
+        return True
 
     def dispatch(self, conn: WaitingConn) -> None:
         """Hand the connection and what the loop read of its request to a thread."""
         self.poller.unregister(conn.sock)
         del self.waiting[conn]
+        self.held -= len(conn.buf)
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
             conn.initialized = True
@@ -232,6 +336,19 @@ class PlainHTTPWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untype
         finally:
             if isinstance(conn.sock, MeteredSocket):
                 conn.sock.unlimit()
+
+    def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
+        """After the response: whether the connection can take another request.
+
+        gunicorn drains a body the view did not read, waiting up to 5 s for it, so a client that sends
+        headers and trickles its body held a thread after a 401 it never read; a few new ones a second
+        kept every thread busy. Here the drain takes only what has arrived (the loop's held body, what
+        the kernel has): if more is due, the connection closes (the loop lingers for the client's FIN)."""
+        if not keepalive or not isinstance(conn.sock, MeteredSocket):
+            return bool(super()._keepalive_after(conn, keepalive))
+        with conn.sock.without_waiting():
+            # The byte cap stops a fast client streaming forever into a drain that never waits.
+            return bool(conn.parser.finish_body(max_bytes=self.max_body_held + READ_SIZE))
 
     def finish_request(self, conn: Any, fs: Any) -> None:
         """A thread is done with a request: a kept-alive connection goes back to the loop."""
@@ -294,7 +411,9 @@ class PlainHTTPWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untype
             self.drop(conn)
 
     def drop(self, conn: WaitingConn) -> None:
-        self.waiting.pop(conn, None)
+        if conn in self.waiting:
+            del self.waiting[conn]
+            self.held -= len(conn.buf)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
         self.nr_conns -= 1

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
@@ -29,15 +29,15 @@ BODY_MIN_RATE = 100.0   # bytes/s: a byte every 0.2 s buys 10 ms, far less than 
 SLACK = 2.5             # the deadlines are checked a few times a second, on a loaded machine
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:  # type: ignore[no-untyped-def]
+@contextmanager
+def running_server(**settings: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="wharf-slow-")
     env = {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": data_dir, "PORT": str(port),
            "WEB_WORKERS": "2", "WEB_THREADS": "8", "DATABASE_CONN_MAX_AGE": "0",
            "DJANGO_SETTINGS_MODULE": "portal.settings", "WEB_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
            "WEB_BODY_TIMEOUT": str(BODY_TIMEOUT), "WEB_BODY_MIN_RATE": str(BODY_MIN_RATE),
-           "ALLOWED_HOSTS": "wharf,127.0.0.1"}   # the raw requests below name the host "wharf"
+           "ALLOWED_HOSTS": "wharf,127.0.0.1", **settings}   # the raw requests below name the host "wharf"
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "slow-clients-server.log", "ab") as log:
         process = subprocess.Popen(
@@ -51,6 +51,12 @@ def server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:  # 
             process.terminate()
             process.wait(timeout=30)
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    with running_server() as address:
+        yield address
 
 
 def normal_request(address: tuple[str, int], timeout: float = 3.0) -> float:
@@ -149,6 +155,61 @@ def test_a_body_trickler_is_disconnected_after_the_body_deadline(server, length)
     assert normal_request(server) < 1.0   # and the server is none the worse for it
 
 
+def test_normal_requests_keep_answering_beside_tricklers_of_large_form_and_manifest_bodies(server):  # type: ignore[no-untyped-def]
+    """Bodies over the old 64 KiB buffer went to a thread: 32 of them, a byte a second, held all 16."""
+    heads = [b"POST /v2/auth HTTP/1.1\r\nHost: wharf\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+             b"Content-Length: 100000\r\n\r\ngrant_type=password&",
+             b"PUT /v2/alice/app/manifests/x HTTP/1.1\r\nHost: wharf\r\nContent-Length: 100000\r\n\r\n{"]
+    with ExitStack() as stack:
+        tricklers = open_connections(stack, server, 32)
+        for index, sock in enumerate(tricklers):
+            sock.sendall(heads[index % 2])
+        started = time.monotonic()
+        samples: list[float] = []
+        # Within the body deadline, while every trickler is still there.
+        while len(samples) < 100 and time.monotonic() - started < BODY_TIMEOUT - 0.5:
+            for sock in tricklers[len(samples) % 4::4]:
+                sock.send(b"a")
+            samples.append(normal_request(server))
+        samples.sort()
+        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+        assert len(samples) >= 10, f"{len(samples)} requests: {samples[-5:]}"
+        assert p99 < 1.0, f"p99 {p99:.2f}s over {len(samples)} requests (slowest {samples[-5:]})"
+
+
+def test_an_upload_answered_without_reading_its_trickled_body_is_closed_at_once(server):  # type: ignore[no-untyped-def]
+    """gunicorn drained the unread body after the 401, holding the thread while the client trickled."""
+    head = (b"PATCH /v2/alice/app/blobs/uploads/0f6b3c5e HTTP/1.1\r\nHost: wharf\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n")
+    with socket.create_connection(server, timeout=5) as sock:
+        sock.sendall(head + b"x" * 1000)
+        took, answer = seconds_until_closed(sock, b"x" * 100, 0.1, 3 * SLACK)
+    assert answer.startswith(b"HTTP/1.1 401"), answer
+    assert took < 1.0, (took, answer)
+
+
+def test_an_unread_body_held_by_the_loop_keeps_the_connection_alive(server):  # type: ignore[no-untyped-def]
+    with socket.create_connection(server, timeout=5) as sock:
+        sock.sendall(b"PUT /v2/alice/app/manifests/x HTTP/1.1\r\nHost: wharf\r\nContent-Length: 100000\r\n\r\n"
+                     + b"{" * 100_000 + b"GET /v2/ HTTP/1.1\r\nHost: wharf\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.count(b"HTTP/1.1 401") == 2, data
+
+
+def test_an_expect_continue_body_off_the_upload_routes_is_continued_once_and_held_by_the_loop(server):  # type: ignore[no-untyped-def]
+    with socket.create_connection(server, timeout=5) as sock:
+        sock.sendall(b"PUT /v2/alice/app/manifests/x HTTP/1.1\r\nHost: wharf\r\nExpect: 100-continue\r\n"
+                     b"Connection: close\r\nContent-Length: 100000\r\n\r\n")
+        assert sock.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"{" * 100_000)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 401") and b"100 Continue" not in data, data
+
+
 def test_a_tls_handshake_is_refused_at_once(server):  # type: ignore[no-untyped-def]
     """podman --tls-verify=false tries TLS first; the refusal must be quick for its fallback to HTTP."""
     with socket.create_connection(server, timeout=5) as sock:
@@ -189,3 +250,18 @@ def test_a_body_read_straight_from_the_socket_keeps_the_minimum_rate_and_the_cal
         sock.unlimit()
         client.sendall(b"y")
         assert sock.recv(1) == b"y" and sock.gettimeout() == 120
+
+
+def test_the_oldest_held_body_is_shed_with_a_503_when_the_loops_buffers_are_full(django_db_setup):  # type: ignore[no-untyped-def]
+    head = b"PUT /v2/alice/app/manifests/x HTTP/1.1\r\nHost: wharf\r\nContent-Length: 200000\r\n\r\n"
+    with running_server(WEB_WORKERS="1", WEB_LOOP_BUFFER_TOTAL="250000") as address, ExitStack() as stack:
+        first, second, third = open_connections(stack, address, 3)
+        for sock in (first, second, third):   # 100 KB each: the third passes the 250 KB cap
+            sock.sendall(head + b"{" * 100_000)
+            time.sleep(0.3)
+        assert first.recv(64).startswith(b"HTTP/1.1 503"), "the oldest is shed"
+        for sock in (second, third):
+            sock.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                sock.recv(64)   # still held, waiting for the rest of their bodies
+        assert normal_request(address) < 1.0
