@@ -104,7 +104,7 @@ class MeteredSocket(socket.socket):
             self._nowait = False
 
     def send(self, data: Any, flags: int = 0) -> int:
-        if self._continue_sent and bytes(data) == CONTINUE:
+        if self._continue_sent and len(data) == len(CONTINUE) and bytes(data) == CONTINUE:
             # gunicorn writes its "100 Continue" as it builds the environ (gunicorn/http/wsgi.py); a second
             # one would be legal (RFC 9110 section 15.2) but is noise to the client.
             self._continue_sent = False
