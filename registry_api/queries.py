@@ -157,12 +157,17 @@ def commit_blob(upload: Upload, digest: str, size: int) -> bool:
 
 
 def _ids(table_sql: str, repository: Repository, digests: set[str]) -> dict[str, int]:
+    return {digest: row[0] for digest, row in _rows_by_digest(table_sql, repository, digests).items()}
+
+
+def _rows_by_digest(table_sql: str, repository: Repository, digests: set[str]) -> dict[str, tuple[Any, ...]]:
+    """digest → the row, for statements whose second column is the digest."""
     if not digests:
         return {}
     placeholders = ", ".join(["%s"] * len(digests))
     with connection.cursor() as cursor:
         cursor.execute(table_sql.format(placeholders), [repository.pk, *sorted(digests)])
-        return {digest: id_ for id_, digest in cursor.fetchall()}
+        return {row[1]: row for row in cursor.fetchall()}
 
 
 def linked_blob_ids(repository: Repository, digests: set[str]) -> dict[str, int]:
@@ -172,10 +177,11 @@ def linked_blob_ids(repository: Repository, digests: set[str]) -> dict[str, int]
                 "WHERE l.repository_id = %s AND b.digest IN ({})", repository, digests)
 
 
-def manifest_ids(repository: Repository, digests: set[str]) -> dict[str, int]:
-    """digest → manifest id, for the digests among `digests` that the repository holds."""
-    return _ids(f"SELECT id, digest FROM {Manifest._meta.db_table} WHERE repository_id = %s AND digest IN ({{}})",
-                repository, digests)
+def manifest_refs(repository: Repository, digests: set[str]) -> dict[str, tuple[int, str]]:
+    """digest → (manifest id, media type), for the digests among `digests` that the repository holds."""
+    rows = _rows_by_digest(f"SELECT id, digest, media_type FROM {Manifest._meta.db_table} "
+                           "WHERE repository_id = %s AND digest IN ({})", repository, digests)
+    return {digest: (int(row[0]), str(row[2])) for digest, row in rows.items()}
 
 
 def manifest_id(repository: Repository, digest: str) -> int | None:
