@@ -39,9 +39,10 @@ def _sql() -> dict[str, str]:
         "blob": f"SELECT b.id, b.size FROM {blob} b JOIN {link} l ON l.blob_id = b.id "
                 "WHERE l.repository_id = %s AND b.digest = %s",
         "upload": f"SELECT size FROM {upload} WHERE id = %s AND repository_id = %s",
+        # The owner's open-sessions limit is checked by the insert itself: no row inserted means refused.
         "start_upload": f"INSERT INTO {upload} (id, repository_id, owner, size, created_at, updated_at) "
-                        "VALUES (%s, %s, %s, 0, %s, %s)",
-        "open_uploads": f"SELECT COUNT(*) FROM {upload} WHERE owner = %s AND updated_at > %s",
+                        "SELECT %s, %s, %s, 0, %s, %s "
+                        f"WHERE (SELECT COUNT(*) FROM {upload} WHERE owner = %s AND updated_at > %s) < %s",
         "grow_upload": f"UPDATE {upload} SET size = %s, updated_at = %s WHERE id = %s AND size = %s",
         "claim_upload": f"DELETE FROM {upload} WHERE id = %s AND size = %s",
         "manifest_id": f"SELECT id FROM {manifest} WHERE repository_id = %s AND digest = %s",
@@ -124,17 +125,14 @@ def upload(repository: Repository, upload_id: uuid.UUID) -> Upload | None:
     return None if row is None else Upload(id=upload_id, repository=repository, size=row[0])
 
 
-def start_upload(repository: Repository, owner: str) -> Upload:
+def start_upload(repository: Repository, owner: str, active_since: datetime, limit: int) -> Upload | None:
+    """Open a session, unless `owner` already holds `limit` sessions that received a request since
+    `active_since` (then None). One statement: the count rides on the insert."""
     started, now = uuid.uuid4(), _now()
     with write_transaction():
-        _run("start_upload", [_uuid(started), repository.pk, owner, now, now])
-    return Upload(id=started, repository=repository, owner=owner, size=0)
-
-
-def open_uploads(owner: str, active_since: datetime) -> int:
-    """Upload sessions of `owner` that received a request since `active_since`."""
-    row = _one("open_uploads", [owner, connection.ops.adapt_datetimefield_value(active_since)])
-    return int(row[0]) if row else 0
+        inserted = _run("start_upload", [_uuid(started), repository.pk, owner, now, now, owner,
+                                         _db_datetime(active_since), limit])
+    return Upload(id=started, repository=repository, owner=owner, size=0) if inserted else None
 
 
 def grow_upload(upload: Upload, new_size: int) -> bool:
@@ -159,12 +157,17 @@ def commit_blob(upload: Upload, digest: str, size: int) -> bool:
 
 
 def _ids(table_sql: str, repository: Repository, digests: set[str]) -> dict[str, int]:
+    return {digest: row[0] for digest, row in _rows_by_digest(table_sql, repository, digests).items()}
+
+
+def _rows_by_digest(table_sql: str, repository: Repository, digests: set[str]) -> dict[str, tuple[Any, ...]]:
+    """digest → the row, for statements whose second column is the digest."""
     if not digests:
         return {}
     placeholders = ", ".join(["%s"] * len(digests))
     with connection.cursor() as cursor:
         cursor.execute(table_sql.format(placeholders), [repository.pk, *sorted(digests)])
-        return {digest: id_ for id_, digest in cursor.fetchall()}
+        return {row[1]: row for row in cursor.fetchall()}
 
 
 def linked_blob_ids(repository: Repository, digests: set[str]) -> dict[str, int]:
@@ -174,10 +177,11 @@ def linked_blob_ids(repository: Repository, digests: set[str]) -> dict[str, int]
                 "WHERE l.repository_id = %s AND b.digest IN ({})", repository, digests)
 
 
-def manifest_ids(repository: Repository, digests: set[str]) -> dict[str, int]:
-    """digest → manifest id, for the digests among `digests` that the repository holds."""
-    return _ids(f"SELECT id, digest FROM {Manifest._meta.db_table} WHERE repository_id = %s AND digest IN ({{}})",
-                repository, digests)
+def manifest_refs(repository: Repository, digests: set[str]) -> dict[str, tuple[int, str]]:
+    """digest → (manifest id, media type), for the digests among `digests` that the repository holds."""
+    rows = _rows_by_digest(f"SELECT id, digest, media_type FROM {Manifest._meta.db_table} "
+                           "WHERE repository_id = %s AND digest IN ({})", repository, digests)
+    return {digest: (int(row[0]), str(row[2])) for digest, row in rows.items()}
 
 
 def manifest_id(repository: Repository, digest: str) -> int | None:

@@ -94,10 +94,11 @@ def start_upload(repository: Repository, owner: str) -> Upload:
     last ten minutes. (Two requests at once may both pass the count: the limit is a guard against piles of
     sessions, not a quota.)"""
     limit = settings.WHARF_MAX_OPEN_UPLOADS
-    if queries.open_uploads(owner, timezone.now() - ACTIVE_UPLOAD) >= limit:
+    upload = queries.start_upload(repository, owner, timezone.now() - ACTIVE_UPLOAD, limit)
+    if upload is None:
         raise TooManyRequests(f"{limit} upload sessions are open already: finish or cancel one first",
                               headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return queries.start_upload(repository, owner)
+    return upload
 
 
 def get_upload(repository: Repository, upload_id: str) -> Upload:

@@ -43,14 +43,14 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
         # slip between these reads and the writes (SQLite's IMMEDIATE transactions and PostgreSQL's
         # row lock on the tag serialise them).
         manifest_id = queries.manifest_id(repository, digest)
-        blob_ids, child_ids = ({}, {}) if manifest_id is not None else _references(repository, parsed)
+        blob_ids, children = ({}, {}) if manifest_id is not None else _references(repository, parsed)
         if manifest_id is None:
-            _check_nesting(set(child_ids.values()))
+            _check_nesting({id_ for id_, media_type in children.values() if media_type in content.INDEXES})
             fields = {"media_type": parsed.media_type, "artifact_type": parsed.artifact_type,
                       "subject_digest": parsed.subject, "annotations": parsed.annotations, "content": body,
                       "image_size": parsed.image_size}
             manifest_id = queries.add_manifest(repository, digest, fields, list(blob_ids.values()),
-                                               list(child_ids.values()))
+                                               [id_ for id_, _ in children.values()])
         if tag is not None:
             point_tag(repository, tag, manifest_id, digest, actor_id)
         manifest = Manifest(id=manifest_id, repository=repository, digest=digest, media_type=parsed.media_type,
@@ -61,15 +61,16 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
     return manifest
 
 
-def _references(repository: Repository, parsed: content.ParsedManifest) -> tuple[dict[str, int], dict[str, int]]:
-    """The ids of the blobs and child manifests a new manifest references; MANIFEST_BLOB_UNKNOWN if the
-    repository lacks any (a blob pushed only to another repository does not count)."""
+def _references(repository: Repository, parsed: content.ParsedManifest,
+                ) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
+    """The ids of the blobs and the (id, media type) of the child manifests a new manifest references;
+    MANIFEST_BLOB_UNKNOWN if the repository lacks any (a blob pushed only to another repository does not count)."""
     blob_ids = queries.linked_blob_ids(repository, set(parsed.blobs))
-    child_ids = queries.manifest_ids(repository, set(parsed.manifests))
-    missing = (set(parsed.blobs) - blob_ids.keys()) | (set(parsed.manifests) - child_ids.keys())
+    children = queries.manifest_refs(repository, set(parsed.manifests))
+    missing = (set(parsed.blobs) - blob_ids.keys()) | (set(parsed.manifests) - children.keys())
     if missing:
         raise ManifestBlobUnknown(detail={"digest": sorted(missing)[0]})
-    return blob_ids, child_ids
+    return blob_ids, children
 
 
 def _policy() -> content.Policy:
@@ -84,12 +85,13 @@ def _pattern(source: str) -> re.Pattern[str] | None:
         raise ImproperlyConfigured(f"WHARF_FOREIGN_URLS_ALLOW is not a regular expression: {exc}") from None
 
 
-def _check_nesting(child_ids: set[int]) -> None:
+def _check_nesting(index_children: set[int]) -> None:
     """Refuse an index whose indexes nest deeper than WHARF_MAX_INDEX_DEPTH levels (itself included): a client
-    resolving a platform walks every level, one request each. One query per level; children exist before
-    their parents (content addressing), so there is no cycle to guard against."""
-    limit, depth = settings.WHARF_MAX_INDEX_DEPTH, 1
-    level = set(Manifest.objects.filter(id__in=child_ids, media_type__in=content.INDEXES).values_list("id", flat=True))
+    resolving a platform walks every level, one request each. `index_children` are the new manifest's
+    children that are indexes themselves (_references read their media types), so an image or an index of
+    images costs nothing here; then one query per further level. Children exist before their parents
+    (content addressing), so there is no cycle to guard against."""
+    limit, depth, level = settings.WHARF_MAX_INDEX_DEPTH, 1, index_children
     while level:
         depth += 1
         if depth > limit:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from registry_api.models import Manifest
 from tests.factories import sha256
@@ -188,6 +190,20 @@ def test_indexes_nested_deeper_than_allowed_are_refused(client, alice, settings)
     refused(response, "indexes nest deeper than 2 levels")
     assert Manifest.objects.count() == 3
 
+
+
+def test_an_image_or_an_index_of_images_costs_no_statement_for_the_nesting_check(client, alice):
+    # The children's media types come with the statement that finds them; only an index of indexes asks more.
+    image = pushed_image(client)
+    push_manifest(client, NAME, "v1", image, OCI_MANIFEST)
+    index = index_of(OCI_INDEX, [(OCI_MANIFEST, image)])
+
+    with CaptureQueriesContext(connection) as captured:
+        push_manifest(client, NAME, "multi", index, OCI_INDEX)
+
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    nesting = [sql for sql in reads if "manifest_children" in sql or '"media_type" IN' in sql]
+    assert nesting == []
 
 # --- JSON that would exhaust the parser -------------------------------------------------------------------------
 

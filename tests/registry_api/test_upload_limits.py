@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from portal.access import Principal
@@ -51,6 +53,17 @@ def test_one_session_over_the_open_limit_is_refused_with_429_until_one_ends(clie
     assert client.delete(first["Location"], HTTP_AUTHORIZATION=auth(NAME)).status_code == 204
     assert start(client).status_code == 202
 
+
+
+def test_the_open_limit_is_checked_by_the_insert_that_opens_the_session(client, app, settings):
+    # A blob push starts a session every time: the count must not cost a statement of its own.
+    settings.WHARF_MAX_OPEN_UPLOADS = 1
+    with CaptureQueriesContext(connection) as captured:
+        assert start(client).status_code == 202
+    on_uploads = [q["sql"] for q in captured.captured_queries if "registry_api_upload" in q["sql"]]
+
+    assert len(on_uploads) == 1 and on_uploads[0].startswith("INSERT")
+    assert start(client).status_code == 429 and Upload.objects.count() == 1
 
 def test_sessions_abandoned_more_than_ten_minutes_ago_do_not_count(client, app, settings):
     # A CI job that crashed mid-push left its sessions for the hourly purge; they must not lock it out.
