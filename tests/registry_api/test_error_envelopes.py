@@ -231,8 +231,7 @@ def test_a_form_posted_while_the_database_is_busy_is_a_503_page_with_retry_after
 
 @pytest.mark.django_db
 def test_a_thread_queued_behind_this_process_s_sqlite_writer_gives_up_with_a_503(client, alice, monkeypatch):
-    if connection.vendor != "sqlite":
-        pytest.skip("the in-process writer queue exists on SQLite only; PostgreSQL writers lock rows instead")
+    # On PostgreSQL writers lock rows, not this process's queue: the same push goes through beside a held queue.
     from portal import db
     from tests.registry_api.helpers import OCI_MANIFEST, oci_image, put_manifest
 
@@ -254,7 +253,10 @@ def test_a_thread_queued_behind_this_process_s_sqlite_writer_gives_up_with_a_503
         done.set()
         holder.join()
 
-    busy(response)
+    if connection.vendor == "sqlite":
+        busy(response)
+    else:
+        assert response.status_code == 201
 
 
 @pytest.mark.parametrize(("path", "body_has"), [("/v2/alice/app/tags/list", b'"UNAVAILABLE"'),
