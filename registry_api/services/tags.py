@@ -128,15 +128,22 @@ _ROW_FIELDS = ("name", "manifest_id", "manifest__digest", "manifest__media_type"
 def tag_page(repository: Repository, *, name_filter: str = "", page: int = 1, per_page: int = 50) -> TagPage:
     """One page of the repository's tags, newest first; `name_filter` is a case-insensitive substring.
 
-    A page past the end gives the last page. Whatever the tag count, this is at most four statements: the
-    count, the page (with its scan summaries joined), and, when the page shows an index, its contents and
-    the sizes of its children.
+    A page past the end gives the last page. Whatever the tag count, this is at most five statements: the
+    expired tags the job has not deleted yet, the count, the page (with its scan summaries joined), and,
+    when the page shows an index, its contents and the sizes of its children.
     """
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    tags = Tag.objects.live().filter(repository=repository)
+    now = timezone.now()
+    tags = Tag.objects.filter(repository=repository)
     if name_filter:
         tags = tags.filter(name__icontains=name_filter)
-    total = tags.count()
+    # Expired tags are hidden, but testing every tag's expiry makes the count read the wide tag_recent
+    # instead of the narrow repository index (100,000 tags: 3 -> 7 ms, filtered 12 -> 30 ms). So count
+    # them apart, from tag_expired_here, and subtract; only when there are some does the page test it.
+    expired = tags.expired(now).count()
+    total = tags.count() - expired
+    if expired:
+        tags = tags.live(now)
     num_pages = max(1, math.ceil(total / per_page))
     page = min(max(page, 1), num_pages)
     start = (page - 1) * per_page

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry_api.models import Manifest, Tag, TagEvent
@@ -150,3 +151,37 @@ def test_hiding_expired_tags_keeps_the_tags_page_on_the_tag_recent_index(tagged)
             sql, params = page_ids.query.sql_with_params()
             cursor.execute(f"EXPLAIN {sql}", params)
             assert "tag_recent" in " ".join(str(row[0]) for row in cursor.fetchall())
+
+
+def test_the_tags_page_tests_no_tag_expiry_while_none_has_passed_and_finds_the_expired_in_a_small_index(client, alice):
+    # Testing every tag's expiry made the count read the wide tag_recent instead of the repository index
+    # (100,000 tags, server time: first page 16 -> 24 ms, filtered 35 -> 36 ms): the page asks
+    # tag_expired_here for the expired tags first, and tests the expiry only when there are some.
+    repository = make_repository(NAME)
+    body = oci_image(client, NAME)
+    push_manifest(client, NAME, "kept", body, OCI_MANIFEST)
+    manifest = Manifest.objects.get(digest=sha256(body))
+    Tag.objects.create(repository=repository, name="later", manifest=manifest,
+                       expires_at=timezone.now() + timedelta(days=1))
+
+    def expiry_tests() -> tuple[int, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            page = tags.tag_page(repository)
+        return page.total, [q["sql"] for q in queries if 'expires_at" >' in q["sql"]]
+
+    assert expiry_tests() == (2, [])
+    Tag.objects.create(repository=repository, name="old", manifest=manifest,
+                       expires_at=timezone.now() - timedelta(seconds=1))
+    total, tested = expiry_tests()
+    assert total == 2 and len(tested) == 1   # the page's ids; the count subtracts the expired ones
+    probe = Tag.objects.filter(repository=repository).expired()
+    sql, params = probe.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")   # a few rows: make the planner show its index
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = " ".join(str(row[0]) for row in cursor.fetchall())
+    assert "tag_expired_here" in plan, plan
