@@ -65,6 +65,11 @@ def pull_command(request: HttpRequest, full_name: str, tag: str = "", digest: st
     return _podman(request, "pull", image_name(request, full_name) + reference)
 
 
+def pull_by_tag_prefix(request: HttpRequest, full_name: str) -> str:
+    """pull_command(full_name, tag=T) is this followed by T: a list of tags builds it once, not per row."""
+    return pull_command(request, full_name, tag="")
+
+
 def pull_commands(request: HttpRequest, full_name: str, tag: str, digest: str = "") -> list[Command]:
     """podman and docker, by tag and (when there is an image) by digest."""
     image = image_name(request, full_name)

@@ -88,7 +88,8 @@ def tags(request: HttpRequest, full_name: str) -> HttpResponse:
     name_filter = filter_form.cleaned_data["filter"].strip() if filter_form.is_valid() else ""
     result = tag_services.tag_page(repository, name_filter=name_filter, page=page_number(request), per_page=PER_PAGE)
     context = _base(request, repository, role, "tags", filter_form=filter_form, name_filter=name_filter,
-                    result=result, pager=pager(request, result.page, result.num_pages, result.total))
+                    result=result, pager=pager(request, result.page, result.num_pages, result.total),
+                    pull_prefix=commands.pull_by_tag_prefix(request, repository.full_name))
     return page(request, "web/repository_tags.html", context, outcome)
 
 
