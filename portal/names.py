@@ -1,4 +1,4 @@
-"""The OCI Distribution grammar for repository names, tags and digests."""
+"""The OCI Distribution grammar for repository names, tags and digests, and the usernames that name no account."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 # The algorithms this registry computes, with the exact shape of their encoded part.
 DIGEST_ALGORITHMS = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"[a-f0-9]{128}")}
 MAX_NAME_LENGTH = 255
+# Usernames that mean "the token says who I am", as Quay ($oauthtoken), Harbor and GitHub accept: the
+# credentials take the account from the token, and the abuse limits count no account under them.
+TOKEN_USERNAMES = frozenset({"$token", "$oauthtoken", "token", "oauth2"})
 
 
 def is_valid_name(name: str) -> bool:

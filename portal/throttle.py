@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection
 
 from portal.errors import Throttled
+from portal.names import TOKEN_USERNAMES
 
 
 def client_ip(request: Any) -> str | None:
@@ -55,8 +56,6 @@ def _client_key(request: Any) -> str:
 
 def _keys(request: Any, account: str) -> list[str]:
     """[client] for a token, or [client, client+account, account] for a password."""
-    from portal.accounts.credentials import TOKEN_USERNAMES
-
     client = _client_key(request)
     # "$token" and the like name no account: every user's API tokens arrive under them.
     if not account or account in TOKEN_USERNAMES:

@@ -31,11 +31,10 @@ from portal.access import ANONYMOUS, Principal
 from portal.accounts.models import ApiToken, Namespace, Robot, User
 from portal.db import aware_datetime
 from portal.errors import AuthenticationFailed
+from portal.names import TOKEN_USERNAMES
 
 TOKEN_PREFIX = "wharf_pat_"
 ROBOT_PREFIX = "wharf_robot_"
-# Usernames that mean "the token says who I am", as Quay ($oauthtoken), Harbor and GitHub accept.
-TOKEN_USERNAMES = {"$token", "$oauthtoken", "token", "oauth2"}
 LAST_USED_RESOLUTION = timedelta(minutes=1)   # last-used times are kept to the minute: one write per minute
 INCORRECT = "Incorrect username or password."
 

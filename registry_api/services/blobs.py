@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import uuid
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from portal.access import Principal
 from portal.accounts.models import Namespace
+from portal.diskfull import is_disk_full
 from portal.names import is_supported_digest
 from portal.repositories import services as repository_services
 from portal.repositories.models import Repository
@@ -44,7 +44,6 @@ RETRY_AFTER_SECONDS = 60
 # Only sessions that saw a request this recently count as open: a client that crashed mid-push leaves sessions
 # behind for the hourly purge, and they must not lock it out until then.
 ACTIVE_UPLOAD = timedelta(minutes=10)
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +194,7 @@ def _abandoned(error: Exception, body: RequestBody) -> Exception:
 
 def _storage_error(exc: OSError, body: RequestBody) -> Exception:
     """A full disk becomes 507 (the client may try again once there is room); other I/O errors stay errors."""
-    if exc.errno not in DISK_FULL:
+    if not is_disk_full(exc):
         return exc
     log.error("blob storage is full: %s", exc)
     return _abandoned(StorageFull(), body)
