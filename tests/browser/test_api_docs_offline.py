@@ -50,25 +50,18 @@ def outside(requested: list[str]) -> list[str]:
     return [url for url in requested if not (url.startswith(ORIGIN + "/") or url.startswith("data:"))]
 
 
-def test_swagger_ui_renders_the_operations_from_wharf_alone(docs: tuple[Any, list[str]]) -> None:
+@pytest.mark.parametrize(("path", "operation", "name"), [
+    ("/api/v1/docs/", ".opblock-summary-path:has-text('/api/v1/repositories/')", "swagger-ui"),
+    ("/api/v1/redoc/", "h2:has-text('repositories_list')", "redoc"),
+], ids=["swagger-ui", "redoc"])
+def test_the_docs_render_the_operations_from_wharf_alone(docs: tuple[Any, list[str]], path: str, operation: str,
+                                                         name: str) -> None:
     page, requested = docs
 
-    page.goto("/api/v1/docs/")
+    page.goto(path)
 
-    expect(page.locator(".opblock-summary-path", has_text="/api/v1/repositories/").first).to_be_visible(timeout=30_000)
+    expect(page.locator(operation).first).to_be_visible(timeout=30_000)
     page.wait_for_load_state("networkidle")
     assert any(url.endswith("/api/v1/schema/") for url in requested)
     assert outside(requested) == []
-    screenshot(page, "swagger-ui")
-
-
-def test_redoc_renders_the_operations_from_wharf_alone(docs: tuple[Any, list[str]]) -> None:
-    page, requested = docs
-
-    page.goto("/api/v1/redoc/")
-
-    expect(page.locator("h2", has_text="repositories_list").first).to_be_visible(timeout=30_000)
-    page.wait_for_load_state("networkidle")
-    assert any(url.endswith("/api/v1/schema/") for url in requested)
-    assert outside(requested) == []
-    screenshot(page, "redoc")
+    screenshot(page, name)

@@ -9,25 +9,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from portal.access import Principal
 from portal.audit.models import LogEntry
 from registry_api.models import Tag, TagEvent
 from registry_api.services import delete_manifest, tags
 from tests.api.conftest import as_user
-from tests.factories import make_repository
 from tests.registry_api.tagged import push_image
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def repo(alice):
-    return make_repository("alice/app")
-
-
-@pytest.fixture
-def as_alice(alice):
-    return Principal.for_user(alice)
 
 
 def later(days: float = 3) -> timezone.datetime:

@@ -24,16 +24,6 @@ from tests.registry_api.tagged import push_image, push_index
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def repo(alice):
-    return make_repository("alice/app")
-
-
-@pytest.fixture
-def as_alice(alice):
-    return Principal.for_user(alice)
-
-
 def snapshot(repository: Repository) -> tuple[list[tuple[str, str]], int, int]:
     """What a refused action must leave alone: the tags with their targets, the history and the audit log."""
     return (sorted(Tag.objects.filter(repository=repository).values_list("name", "manifest__digest")),
