@@ -18,9 +18,7 @@ callers check the secret first (a SHA-256 and an index probe), and only a wrong 
 
 from __future__ import annotations
 
-import ipaddress
 import time
-from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -29,34 +27,14 @@ from portal.errors import Throttled
 from portal.names import TOKEN_USERNAMES
 
 
-def client_ip(request: Any) -> str | None:
-    """The client's address: the peer's, or behind WHARF_TRUSTED_PROXIES reverse proxies, the address the
-    outermost trusted proxy saw (counted from the right of X-Forwarded-For, since a client can write
-    anything into the left of it)."""
-    if request is None:
-        return None
-    peer: str | None = request.META.get("REMOTE_ADDR")
-    proxies = settings.WHARF_TRUSTED_PROXIES
-    if proxies <= 0:
-        return peer
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-    if len(hops) < proxies:
-        return peer   # not through the expected proxies: the peer is all we know
-    candidate = hops[-proxies]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return peer
+def _client_key(client_ip: str | None) -> str:
+    # Without an address every such caller is one client, so the limits still apply.
+    return f"client:{client_ip or 'unknown'}"
 
 
-def _client_key(request: Any) -> str:
-    # Without a request (or an address) every such caller is one client, so the limits still apply.
-    return f"client:{client_ip(request) or 'unknown'}"
-
-
-def _keys(request: Any, account: str) -> list[str]:
+def _keys(client_ip: str | None, account: str) -> list[str]:
     """[client] for a token, or [client, client+account, account] for a password."""
-    client = _client_key(request)
+    client = _client_key(client_ip)
     # "$token" and the like name no account: every user's API tokens arrive under them.
     if not account or account in TOKEN_USERNAMES:
         return [client]
@@ -75,13 +53,13 @@ def _window() -> tuple[int, int]:
     return now // size, size - now % size
 
 
-def check(request: Any, account: str) -> None:
+def check(client_ip: str | None, account: str) -> None:
     """Raise Throttled when this client has used up its failures in this window: on any account, on this
     account (a password's name; "" for a token), or on an account past its global backstop."""
     from portal.accounts.models import Throttle
 
     window, remaining = _window()
-    keys = _keys(request, account)
+    keys = _keys(client_ip, account)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT key, failures FROM {Throttle._meta.db_table} WHERE window_start = %s "
                        f"AND key IN ({', '.join(['%s'] * len(keys))})", [window, *keys])
@@ -96,7 +74,7 @@ def check(request: Any, account: str) -> None:
         raise Throttled(remaining)
 
 
-def failed(request: Any, account: str) -> None:
+def failed(client_ip: str | None, account: str) -> None:
     """Count one failure against the client (and for a password, the pair and the account): one upsert each,
     no read-modify-write race."""
     from portal.accounts.models import Throttle
@@ -107,5 +85,5 @@ def failed(request: Any, account: str) -> None:
            f"ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN {table}.window_start = excluded.window_start "
            f"THEN {table}.failures + 1 ELSE 1 END, window_start = excluded.window_start")
     with connection.cursor() as cursor:
-        for key in _keys(request, account):
+        for key in _keys(client_ip, account):
             cursor.execute(sql, [key, window])

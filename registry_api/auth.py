@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from portal import access
 from portal.access import ANONYMOUS, Principal
 from portal.accounts import credentials
+from portal.client_address import client_ip
 from portal.errors import AuthenticationFailed, Throttled
 from portal.names import is_valid_name
 from registry_api import queries, tokens
@@ -92,7 +93,7 @@ def _basic(request: HttpRequest) -> tuple[str, str] | None:
 
 def _authenticate(request: HttpRequest, username: str, secret: str) -> Principal:
     try:
-        return credentials.authenticate(request, username, secret)
+        return credentials.authenticate(client_ip(request), username, secret)
     except Throttled as error:
         raise TooManyRequests(error.message, headers={"Retry-After": str(error.retry_after)}) from None
     except AuthenticationFailed:

@@ -60,49 +60,49 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def authenticate(request: Any, username: str, secret: str, allow_robots: bool = True,
+def authenticate(client_ip: str | None, username: str, secret: str, allow_robots: bool = True,
                  allow_tokens: bool = True) -> Principal:
     """The principal these credentials prove, or AuthenticationFailed; Throttled when this client has failed
     too often. A password is checked against the limits first (so a refused client costs no bcrypt round); a
     robot or API token is checked first, so that the right one works whoever else fails with its name."""
     is_token = "+" in username or secret.startswith(TOKEN_PREFIX)
     if not is_token:
-        throttle.check(request, username)
+        throttle.check(client_ip, username)
     principal: Principal | None = None
     if "+" in username:
-        principal = _robot(request, username, secret) if allow_robots else None
+        principal = _robot(client_ip, username, secret) if allow_robots else None
     elif is_token:
-        principal = _token(request, secret, username) if allow_tokens else None
+        principal = _token(client_ip, secret, username) if allow_tokens else None
     else:
-        principal = _password(request, username, secret)
+        principal = _password(client_ip, username, secret)
     if principal is None:
-        failed(request, "" if is_token else username, target=username)
+        failed(client_ip, "" if is_token else username, target=username)
         raise AuthenticationFailed(INCORRECT)
     return principal
 
 
-def failed(request: Any, account: str, target: str = "") -> None:
+def failed(client_ip: str | None, account: str, target: str = "") -> None:
     """A wrong secret: Throttled if this client has already failed too often (a password's client was checked
     before), else counted and audited. `account` is the name a password was tried for, "" for a token."""
     if not account:
-        throttle.check(request, "")
-    throttle.failed(request, account)
-    audit.record("login_failed", ANONYMOUS, request=request, target=(target or account)[:150])
+        throttle.check(client_ip, "")
+    throttle.failed(client_ip, account)
+    audit.record("login_failed", ANONYMOUS, client_ip=client_ip, target=(target or account)[:150])
 
 
-def api_token_principal(secret: str, request: Any = None) -> Principal | None:
+def api_token_principal(secret: str, client_ip: str | None = None) -> Principal | None:
     """For `Authorization: Bearer <token>` on the REST API."""
-    return _token(request, secret, None)
+    return _token(client_ip, secret, None)
 
 
-def _robot(request: Any, full_name: str, secret: str) -> Principal | None:
+def _robot(client_ip: str | None, full_name: str, secret: str) -> Principal | None:
     namespace, _, name = full_name.partition("+")
     robot = Robot.objects.filter(namespace__name=namespace, name=name).first()
     if robot is None or not hmac.compare_digest(robot.token_digest, digest(secret)):
         return None
     principal = robot_principal(robot.pk, full_name, robot.token_digest)
     if _touch(Robot, robot.pk, robot.last_used_at):
-        audit.record("token_use", principal, request=request, namespace_id=robot.namespace_id, target=full_name)
+        audit.record("token_use", principal, client_ip=client_ip, namespace_id=robot.namespace_id, target=full_name)
     return principal
 
 
@@ -111,7 +111,7 @@ def robot_principal(robot_id: int, full_name: str, token_digest: str) -> Princip
     return Principal("robot", full_name, robot_id=robot_id, extra={"generation": token_digest[:16]})
 
 
-def _token(request: Any, secret: str, username: str | None) -> Principal | None:
+def _token(client_ip: str | None, secret: str, username: str | None) -> Principal | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
     # Found by the SHA-256 of the secret: how long the index probe takes says nothing about the secret itself.
@@ -125,7 +125,7 @@ def _token(request: Any, secret: str, username: str | None) -> Principal | None:
         return None
     if _touch(ApiToken, token.pk, token.last_used_at):
         namespace_id = Namespace.objects.filter(user_id=token.user_id).values_list("id", flat=True).first()
-        audit.record("token_use", principal, request=request, namespace_id=namespace_id, target=token.name)
+        audit.record("token_use", principal, client_ip=client_ip, namespace_id=namespace_id, target=token.name)
     return principal
 
 
@@ -164,7 +164,7 @@ def _memo(user: User, password: str) -> bytes:
     return hmac.new(_MEMO_KEY, message, hashlib.sha256).digest()
 
 
-def _password(request: Any, username: str, password: str) -> Principal | None:
+def _password(client_ip: str | None, username: str, password: str) -> Principal | None:
     known = User.objects.filter(username=username, is_active=True).first()
     if known is not None:
         memo = _memo(known, password)
@@ -172,7 +172,7 @@ def _password(request: Any, username: str, password: str) -> Principal | None:
             if memo in _checked_passwords:
                 _checked_passwords.move_to_end(memo)
                 return user_principal(known)
-    user = django_authenticate(request, username=username, password=password)
+    user = django_authenticate(None, username=username, password=password)
     if user is None:
         return None
     with _checked_lock:

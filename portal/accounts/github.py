@@ -16,6 +16,7 @@ from portal import audit
 from portal.access import Principal
 from portal.accounts.models import Namespace
 from portal.accounts.services import RESERVED_NAMES, email_taken
+from portal.client_address import client_ip
 
 
 class GithubOAuth2(BaseGithubOAuth2):  # type: ignore[type-arg]
@@ -62,5 +63,5 @@ def record_login(strategy: Any, backend: Any, user: Any = None, is_new: bool = F
     request = getattr(strategy, "request", None)
     connected = request is not None and getattr(request, "user", None) is not None and request.user.is_authenticated
     kind = "github_connect" if connected else "login"
-    audit.record(kind, Principal.for_user(user), request=request, namespace_id=user.namespace.pk,
+    audit.record(kind, Principal.for_user(user), client_ip=client_ip(request), namespace_id=user.namespace.pk,
                  target=user.username, method="github", new_user=is_new)

@@ -85,7 +85,7 @@ def _check_email_free(email: str, user_id: int | None = None) -> None:
         raise Conflict(EMAIL_TAKEN, "email")
 
 
-def sign_up(username: str, email: str, password: str, request: Any = None) -> User:
+def sign_up(username: str, email: str, password: str, client_ip: str | None = None) -> User:
     validate_namespace_name(username)
     email = User.objects.normalize_email(email)
     _check_email_free(email)
@@ -99,7 +99,7 @@ def sign_up(username: str, email: str, password: str, request: Any = None) -> Us
     except IntegrityError:   # the name or the address taken by a concurrent sign-up (or organization)
         _check_email_free(email)
         raise Conflict(f"The name '{username}' is taken.", "name") from None
-    audit.record("signup", Principal.for_user(user), request=request, namespace_id=user.namespace.pk,
+    audit.record("signup", Principal.for_user(user), client_ip=client_ip, namespace_id=user.namespace.pk,
                  target=username)
     return user
 
@@ -118,7 +118,7 @@ def change_email(user: User, email: str) -> None:
 
 # --- Organizations and teams ---------------------------------------------------------------------------------
 
-def create_organization(principal: Principal, name: str, request: Any = None) -> Organization:
+def create_organization(principal: Principal, name: str, client_ip: str | None = None) -> Organization:
     """Create the organization; its creator becomes the one member of its owners team (admin)."""
     validate_namespace_name(name)
     if principal.user_id is None:
@@ -133,17 +133,17 @@ def create_organization(principal: Principal, name: str, request: Any = None) ->
             TeamMember.objects.create(team=owners, user=creator)
     except IntegrityError:
         raise Conflict(f"The name '{name}' is taken.", "name") from None
-    audit.record("org_create", principal, request=request, namespace_id=namespace.pk, target=name)
+    audit.record("org_create", principal, client_ip=client_ip, namespace_id=namespace.pk, target=name)
     return organization
 
 
-def delete_organization(principal: Principal, organization: Organization, request: Any = None) -> None:
+def delete_organization(principal: Principal, organization: Organization, client_ip: str | None = None) -> None:
     """Delete the organization with its teams, robots and repositories (their blobs wait for collection)."""
     name = organization.name
     with transaction.atomic():
         Namespace.objects.filter(organization=organization).delete()
         organization.delete()
-    audit.record("org_delete", principal, request=request, target=name)
+    audit.record("org_delete", principal, client_ip=client_ip, target=name)
 
 
 def parse_team_role(value: Any) -> TeamRole:
@@ -154,7 +154,7 @@ def parse_team_role(value: Any) -> TeamRole:
 
 
 def create_team(principal: Principal, organization: Organization, name: str, role: Any,
-                description: str = "", request: Any = None) -> Team:
+                description: str = "", client_ip: str | None = None) -> Team:
     _short_name(name, "team")
     team_role = parse_team_role(role)
     try:
@@ -163,7 +163,7 @@ def create_team(principal: Principal, organization: Organization, name: str, rol
                                        description=description[:255])
     except IntegrityError:
         raise Conflict(f"The organization already has a team named '{name}'.", "name") from None
-    audit.record("team_create", principal, request=request, namespace_id=organization.namespace.pk,
+    audit.record("team_create", principal, client_ip=client_ip, namespace_id=organization.namespace.pk,
                  target=name, role=team_role.label)
     return team
 
@@ -180,7 +180,7 @@ def _admin_teams_left(organization: Organization, without_team: Team | None = No
 
 
 def update_team(principal: Principal, team: Team, role: Any = None, description: str | None = None,
-                request: Any = None) -> Team:
+                client_ip: str | None = None) -> Team:
     if role is not None:
         new_role = parse_team_role(role)
         if new_role < TeamRole.ADMIN and team.role == TeamRole.ADMIN and not _admin_teams_left(
@@ -190,32 +190,32 @@ def update_team(principal: Principal, team: Team, role: Any = None, description:
     if description is not None:
         team.description = description[:255]
     team.save()
-    audit.record("team_update", principal, request=request, namespace_id=team.organization.namespace.pk,
+    audit.record("team_update", principal, client_ip=client_ip, namespace_id=team.organization.namespace.pk,
                  target=team.name, role=TeamRole(team.role).label)
     return team
 
 
-def delete_team(principal: Principal, team: Team, request: Any = None) -> None:
+def delete_team(principal: Principal, team: Team, client_ip: str | None = None) -> None:
     if team.role == TeamRole.ADMIN and not _admin_teams_left(team.organization, without_team=team):
         raise Conflict("This is the last team that administers the organization; it cannot be deleted.")
     namespace_id = team.organization.namespace.pk
     team.delete()
-    audit.record("team_delete", principal, request=request, namespace_id=namespace_id, target=team.name)
+    audit.record("team_delete", principal, client_ip=client_ip, namespace_id=namespace_id, target=team.name)
 
 
-def add_team_member(principal: Principal, team: Team, username: str, request: Any = None) -> User:
+def add_team_member(principal: Principal, team: Team, username: str, client_ip: str | None = None) -> User:
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
         raise NotFound(f"There is no user named '{username}'.", "username")
     _, added = TeamMember.objects.get_or_create(team=team, user=user)
     if not added:   # nothing changed, so nothing goes in the audit log
         raise Conflict(f"'{username}' is already a member of team '{team.name}'.", "username")
-    audit.record("team_member_add", principal, request=request, namespace_id=team.organization.namespace.pk,
+    audit.record("team_member_add", principal, client_ip=client_ip, namespace_id=team.organization.namespace.pk,
                  target=f"{team.name}:{username}")
     return user
 
 
-def remove_team_member(principal: Principal, team: Team, username: str, request: Any = None) -> None:
+def remove_team_member(principal: Principal, team: Team, username: str, client_ip: str | None = None) -> None:
     membership = TeamMember.objects.filter(team=team, user__username=username).first()
     if membership is None:
         raise NotFound(f"'{username}' is not a member of team '{team.name}'.", "username")
@@ -223,14 +223,14 @@ def remove_team_member(principal: Principal, team: Team, username: str, request:
                                                              without_user=(team, membership.user_id)):
         raise Conflict("That would leave the organization without an admin.", "username")
     membership.delete()
-    audit.record("team_member_remove", principal, request=request,
+    audit.record("team_member_remove", principal, client_ip=client_ip,
                  namespace_id=team.organization.namespace.pk, target=f"{team.name}:{username}")
 
 
 # --- Robot accounts ---------------------------------------------------------------------------------------------
 
 def create_robot(principal: Principal, namespace: Namespace, name: str, description: str = "",
-                 request: Any = None) -> tuple[Robot, str]:
+                 client_ip: str | None = None) -> tuple[Robot, str]:
     """A new robot and its token; the token is returned once and only its digest is kept."""
     _short_name(name, "robot")
     token = new_secret(ROBOT_PREFIX)
@@ -240,30 +240,30 @@ def create_robot(principal: Principal, namespace: Namespace, name: str, descript
                                          token_digest=digest(token))
     except IntegrityError:
         raise Conflict(f"'{namespace.name}+{name}' already exists.", "name") from None
-    audit.record("robot_create", principal, request=request, namespace_id=namespace.pk, target=robot.full_name)
+    audit.record("robot_create", principal, client_ip=client_ip, namespace_id=namespace.pk, target=robot.full_name)
     return robot, token
 
 
-def regenerate_robot_token(principal: Principal, robot: Robot, request: Any = None) -> str:
+def regenerate_robot_token(principal: Principal, robot: Robot, client_ip: str | None = None) -> str:
     """A new token; the old one, and registry tokens issued for it, stop working at once."""
     token = new_secret(ROBOT_PREFIX)
     robot.token_digest = digest(token)
     robot.save(update_fields=["token_digest"])
-    audit.record("robot_regenerate", principal, request=request, namespace_id=robot.namespace_id,
+    audit.record("robot_regenerate", principal, client_ip=client_ip, namespace_id=robot.namespace_id,
                  target=robot.full_name)
     return token
 
 
-def delete_robot(principal: Principal, robot: Robot, request: Any = None) -> None:
+def delete_robot(principal: Principal, robot: Robot, client_ip: str | None = None) -> None:
     full_name, namespace_id = robot.full_name, robot.namespace_id
     robot.delete()
-    audit.record("robot_delete", principal, request=request, namespace_id=namespace_id, target=full_name)
+    audit.record("robot_delete", principal, client_ip=client_ip, namespace_id=namespace_id, target=full_name)
 
 
 # --- Personal API tokens ----------------------------------------------------------------------------------------
 
 def create_api_token(principal: Principal, user: User, name: str, scopes: list[str],
-                     expires_at: datetime | None = None, request: Any = None) -> tuple[ApiToken, str]:
+                     expires_at: datetime | None = None, client_ip: str | None = None) -> tuple[ApiToken, str]:
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise Invalid("Give the token a name of 1 to 100 characters.", "name")
@@ -278,12 +278,12 @@ def create_api_token(principal: Principal, user: User, name: str, scopes: list[s
     token = ApiToken.objects.create(user=user, name=name, token_digest=digest(secret),
                                     prefix=secret[: len(TOKEN_PREFIX) + 4], scopes=sorted(set(scopes)),
                                     expires_at=expires_at)
-    audit.record("token_create", principal, request=request, namespace_id=user.namespace.pk, target=name,
+    audit.record("token_create", principal, client_ip=client_ip, namespace_id=user.namespace.pk, target=name,
                  scopes=token.scopes)
     return token, secret
 
 
-def revoke_api_token(principal: Principal, token: ApiToken, request: Any = None) -> None:
+def revoke_api_token(principal: Principal, token: ApiToken, client_ip: str | None = None) -> None:
     name, namespace_id = token.name, token.user.namespace.pk
     token.delete()
-    audit.record("token_revoke", principal, request=request, namespace_id=namespace_id, target=name)
+    audit.record("token_revoke", principal, client_ip=client_ip, namespace_id=namespace_id, target=name)

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from portal.access import Principal
 from portal.accounts import credentials
 from portal.accounts.models import User
+from portal.client_address import client_ip
 from portal.errors import AuthenticationFailed, Throttled
 
 
@@ -56,10 +57,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if kind.lower() != "bearer":
             return None
         # A right token always works; wrong ones count against the client, as failed sign-ins do.
-        principal = credentials.api_token_principal(secret.strip(), request)
+        principal = credentials.api_token_principal(secret.strip(), client_ip(request))
         if principal is None:
             try:
-                credentials.failed(request, "", target="API token")   # counted and audited like a sign-in
+                credentials.failed(client_ip(request), "", target="API token")   # counted and audited like a sign-in
             except Throttled as error:
                 _raise(error)
             raise exceptions.AuthenticationFailed("The API token is invalid, expired or revoked.")
@@ -79,7 +80,7 @@ class BasicCredentialAuthentication(authentication.BaseAuthentication):
             return None
         username, secret = basic
         try:
-            principal = credentials.authenticate(request, username, secret)
+            principal = credentials.authenticate(client_ip(request), username, secret)
         except (AuthenticationFailed, Throttled) as error:
             _raise(error)
             raise

@@ -26,6 +26,7 @@ from portal.api.permissions import (
     require_org_member,
     require_person,
 )
+from portal.client_address import client_ip
 from portal.repositories import services as repositories
 from portal.repositories.models import DefaultPermission
 
@@ -40,7 +41,7 @@ class OrganizationList(ApiView):
         """Create an organization; the caller becomes the one member of its owners team."""
         principal = require_person(request, "create organizations", "org:admin")
         name = validated(s.OrganizationCreateSerializer, request)["name"]
-        organization = accounts.create_organization(principal, name, request=request)
+        organization = accounts.create_organization(principal, name, client_ip=client_ip(request))
         body = s.OrganizationDetailSerializer(organization, context={"role": TeamRole.ADMIN}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -57,7 +58,7 @@ class OrganizationDetail(ApiView):
         """Delete the organization with its teams, robots and repositories (organization admins)."""
         org = organization_named(organization)
         principal = require_org_admin(request, org, f"delete '{org.name}'")
-        accounts.delete_organization(principal, org, request=request)
+        accounts.delete_organization(principal, org, client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -103,13 +104,14 @@ class DefaultPermissionDetail(ApiView):
         org = organization_named(organization)
         principal = require_org_admin(request, org, f"change the default permissions of '{org.name}'")
         role = validated(s.RoleSerializer, request)["role"]
-        row = repositories.set_default_permission(principal, org.namespace, kind, who, role, request=request)
+        row = repositories.set_default_permission(principal, org.namespace, kind, who, role,
+                                                  client_ip=client_ip(request))
         return Response(s.grant_of(row))
 
     @extend_schema(tags=TAGS, responses=NO_CONTENT, parameters=[KIND])
     def delete(self, request: Request, organization: str, kind: str, who: str) -> Response:
         org = organization_named(organization)
         principal = require_org_admin(request, org, f"change the default permissions of '{org.name}'")
-        repositories.delete_default_permission(principal, org.namespace, kind, who, request=request)
+        repositories.delete_default_permission(principal, org.namespace, kind, who, client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -12,6 +12,7 @@ from portal.access import Role
 from portal.api import serializers as s
 from portal.api.base import ApiView, validated
 from portal.api.permissions import caller, namespace_named, refuse, repository_for
+from portal.client_address import client_ip
 from portal.errors import NotFound
 from portal.repositories import services
 from portal.repositories.models import RepositoryPermission
@@ -43,7 +44,7 @@ class RepositoryList(ApiView):
                    lambda full: access.may_create_in(full, namespace),
                    " (only its owner, or members of its teams with the creator or admin role, may)")
         repository = services.create_repository(principal, namespace, data["name"], data["visibility"],
-                                                 data["description"], request=request)
+                                                 data["description"], client_ip=client_ip(request))
         role = access.repository_role(principal, repository, repository.full_name)
         body = s.RepositoryDetailSerializer(repository, context={"role": _word(role)}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -61,14 +62,14 @@ class RepositoryDetail(ApiView):
         repository, role = repository_for(request, namespace, name, Role.ADMIN, "change this repository")
         data = validated(s.RepositoryUpdateSerializer, request, partial=True)
         services.update_repository(caller(request), repository, data.get("visibility"), data.get("description"),
-                                   request=request)
+                                   client_ip=client_ip(request))
         return Response(s.RepositoryDetailSerializer(repository, context={"role": _word(role)}).data)
 
     @extend_schema(tags=TAGS, responses=NO_CONTENT)
     def delete(self, request: Request, namespace: str, name: str) -> Response:
         """Delete the repository with its tags and manifests (repository admins)."""
         repository, _ = repository_for(request, namespace, name, Role.ADMIN, "delete this repository")
-        services.delete_repository(caller(request), repository, request=request)
+        services.delete_repository(caller(request), repository, client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -100,13 +101,13 @@ class PermissionDetail(ApiView):
         """Grant (or change) a user's, team's or robot's role on the repository."""
         repository, _ = repository_for(request, namespace, name, Role.ADMIN, "change this repository's permissions")
         role = validated(s.RoleSerializer, request)["role"]
-        row = services.set_permission(caller(request), repository, kind, who, role, request=request)
+        row = services.set_permission(caller(request), repository, kind, who, role, client_ip=client_ip(request))
         return Response(s.grant_of(row))
 
     @extend_schema(tags=TAGS, responses=NO_CONTENT, parameters=[KIND])
     def delete(self, request: Request, namespace: str, name: str, kind: str, who: str) -> Response:
         repository, _ = repository_for(request, namespace, name, Role.ADMIN, "change this repository's permissions")
-        services.delete_permission(caller(request), repository, kind, who, request=request)
+        services.delete_permission(caller(request), repository, kind, who, client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

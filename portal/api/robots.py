@@ -16,6 +16,7 @@ from portal.accounts.models import Namespace, Robot
 from portal.api import serializers as s
 from portal.api.base import ApiView, validated
 from portal.api.permissions import namespace_named, require_namespace_admin
+from portal.client_address import client_ip
 from portal.errors import NotFound
 
 TAGS = ["robot accounts"]
@@ -44,7 +45,8 @@ class RobotList(ApiView):
         ns = namespace_named(namespace)
         principal = require_namespace_admin(request, ns, f"create robot accounts in '{ns.name}'")
         data = validated(s.RobotCreateSerializer, request)
-        robot, token = accounts.create_robot(principal, ns, data["name"], data["description"], request=request)
+        robot, token = accounts.create_robot(principal, ns, data["name"], data["description"],
+                                             client_ip=client_ip(request))
         body = {**s.RobotSerializer(robot).data, "token": token}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -61,7 +63,7 @@ class RobotDetail(ApiView):
     def delete(self, request: Request, namespace: str, robot: str) -> Response:
         ns = namespace_named(namespace)
         principal = require_namespace_admin(request, ns, f"delete robot accounts of '{ns.name}'")
-        accounts.delete_robot(principal, _robot(ns, robot), request=request)
+        accounts.delete_robot(principal, _robot(ns, robot), client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -72,5 +74,5 @@ class RobotRegenerate(ApiView):
         ns = namespace_named(namespace)
         principal = require_namespace_admin(request, ns, f"regenerate robot tokens of '{ns.name}'")
         row = _robot(ns, robot)
-        token = accounts.regenerate_robot_token(principal, row, request=request)
+        token = accounts.regenerate_robot_token(principal, row, client_ip=client_ip(request))
         return Response({"name": row.full_name, "token": token})

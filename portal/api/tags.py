@@ -20,6 +20,7 @@ from portal.api import serializers as s
 from portal.api.base import ApiView, validated
 from portal.api.pagination import Pagination
 from portal.api.permissions import caller, repository_for
+from portal.client_address import client_ip
 from portal.errors import Invalid
 from registry_api.models import Tag
 from registry_api.services import tags
@@ -85,9 +86,9 @@ class TagDetail(ApiView):
         with transaction.atomic():
             if "manifest_digest" in data:
                 created = not Tag.objects.live().filter(repository=repository, name=tag).exists()
-                tags.retag(principal, repository, tag, data["manifest_digest"], request=request)
+                tags.retag(principal, repository, tag, data["manifest_digest"], client_ip=client_ip(request))
             if "expires_at" in data:
-                tags.set_expiry(principal, repository, tag, data["expires_at"], request=request)
+                tags.set_expiry(principal, repository, tag, data["expires_at"], client_ip=client_ip(request))
         body = s.TagSerializer(tags.tag_row(repository, tag)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -95,7 +96,7 @@ class TagDetail(ApiView):
     def delete(self, request: Request, namespace: str, name: str, tag: str) -> Response:
         """Remove the tag (not its manifest); it stays restorable from the history (writers)."""
         repository, _ = repository_for(request, namespace, name, Role.WRITE, "delete tags in this repository")
-        tags.delete_tag(caller(request), repository, tag, request=request)
+        tags.delete_tag(caller(request), repository, tag, client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -128,5 +129,5 @@ class TagRestore(ApiView):
         """Point the tag back at a manifest from its history (a deleted tag comes back) (writers)."""
         repository, _ = repository_for(request, namespace, name, Role.WRITE, "restore tags in this repository")
         digest = validated(s.TagRestoreSerializer, request)["manifest_digest"]
-        row = tags.restore_tag(caller(request), repository, tag, digest, request=request)
+        row = tags.restore_tag(caller(request), repository, tag, digest, client_ip=client_ip(request))
         return Response(s.TagSerializer(row).data)

@@ -16,6 +16,7 @@ from portal.accounts.models import Team, TeamMember
 from portal.api import serializers as s
 from portal.api.base import ApiView, validated
 from portal.api.permissions import organization_named, require_org_admin, require_org_member, team_named
+from portal.client_address import client_ip
 
 TAGS = ["teams"]
 NO_CONTENT = {204: OpenApiResponse(description="Done.")}
@@ -35,7 +36,8 @@ class TeamList(ApiView):
         org = organization_named(organization)
         principal = require_org_admin(request, org, f"create teams in '{org.name}'")
         data = validated(s.TeamCreateSerializer, request)
-        team = accounts.create_team(principal, org, data["name"], data["role"], data["description"], request=request)
+        team = accounts.create_team(principal, org, data["name"], data["role"], data["description"],
+                                    client_ip=client_ip(request))
         return Response(s.TeamSerializer(team).data, status=status.HTTP_201_CREATED)
 
 
@@ -52,14 +54,14 @@ class TeamDetail(ApiView):
         principal = require_org_admin(request, org, f"change the teams of '{org.name}'")
         row = team_named(org, team)
         data = validated(s.TeamUpdateSerializer, request, partial=True)
-        accounts.update_team(principal, row, data.get("role"), data.get("description"), request=request)
+        accounts.update_team(principal, row, data.get("role"), data.get("description"), client_ip=client_ip(request))
         return Response(s.TeamSerializer(row).data)
 
     @extend_schema(tags=TAGS, responses=NO_CONTENT)
     def delete(self, request: Request, organization: str, team: str) -> Response:
         org = organization_named(organization)
         principal = require_org_admin(request, org, f"delete the teams of '{org.name}'")
-        accounts.delete_team(principal, team_named(org, team), request=request)
+        accounts.delete_team(principal, team_named(org, team), client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -82,12 +84,12 @@ class TeamMemberDetail(ApiView):
         org = organization_named(organization)
         principal = require_org_admin(request, org, f"change the teams of '{org.name}'")
         row = team_named(org, team)
-        user = accounts.add_team_member(principal, row, username, request=request)
+        user = accounts.add_team_member(principal, row, username, client_ip=client_ip(request))
         return Response(s.TeamMemberSerializer(TeamMember.objects.get(team=row, user=user)).data)
 
     @extend_schema(tags=TAGS, responses=NO_CONTENT)
     def delete(self, request: Request, organization: str, team: str, username: str) -> Response:
         org = organization_named(organization)
         principal = require_org_admin(request, org, f"change the teams of '{org.name}'")
-        accounts.remove_team_member(principal, team_named(org, team), username, request=request)
+        accounts.remove_team_member(principal, team_named(org, team), username, client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,6 +15,7 @@ from portal.accounts.models import ApiToken, Organization, User
 from portal.api import serializers as s
 from portal.api.base import ApiView, validated
 from portal.api.permissions import caller, refuse, require_person
+from portal.client_address import client_ip
 from portal.errors import NotFound
 
 TAGS = ["user"]
@@ -62,7 +63,7 @@ class TokenList(ApiView):
         data = validated(s.ApiTokenCreateSerializer, request)
         user = User.objects.get(pk=_owner(principal))
         token, secret = accounts.create_api_token(principal, user, data["name"], data["scopes"], data["expires_at"],
-                                                  request=request)
+                                                  client_ip=client_ip(request))
         body = {**s.ApiTokenSerializer(token).data, "token": secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -74,5 +75,5 @@ class TokenDetail(ApiView):
         token = ApiToken.objects.select_related("user").filter(pk=int(token_id), user_id=_owner(principal)).first()
         if token is None:   # someone else's token is as missing as one that never was
             raise NotFound(f"You have no API token with id {token_id}.")
-        accounts.revoke_api_token(principal, token, request=request)
+        accounts.revoke_api_token(principal, token, client_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -47,27 +47,33 @@ def _insert_sql() -> str:
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
-def _params(kind: str, principal: Principal | None, request: Any, namespace_id: int | None, repository: Any,
+def _params(kind: str, principal: Principal | None, client_ip: str | None, namespace_id: int | None, repository: Any,
             target: str, detail: dict[str, Any]) -> list[Any]:
     from django.db import connection
     from django.utils import timezone
 
     if repository is not None and namespace_id is None:
         namespace_id = repository.namespace_id
-    from portal.throttle import client_ip
-
-    ip = client_ip(request)
     return [kind, principal.username if principal is not None else "",
             principal.kind if principal is not None else "anonymous", namespace_id,
             repository.pk if repository is not None else None,
             repository.full_name if repository is not None else "", target[:255],
-            json.dumps(detail, default=str), ip or None, connection.ops.adapt_datetimefield_value(timezone.now())]
+            json.dumps(detail, default=str), client_ip or None,
+            connection.ops.adapt_datetimefield_value(timezone.now())]
 
 
-def record(kind: str, principal: Principal | None, *, request: Any = None, namespace_id: int | None = None,
+def _no_request(detail: dict[str, Any]) -> None:
+    # The entry takes the client's address (client_ip), never the HTTP request: a request passed by its old
+    # keyword would otherwise land in `detail` as text, headers and all.
+    if "request" in detail:
+        raise TypeError("audit entries take client_ip=, not the request")
+
+
+def record(kind: str, principal: Principal | None, *, client_ip: str | None = None, namespace_id: int | None = None,
            repository: Any = None, target: str = "", **detail: Any) -> None:
     """Write one entry. `repository` is a Repository row (its namespace is taken from it)."""
-    _write([_params(kind, principal, request, namespace_id, repository, target, detail)])
+    _no_request(detail)
+    _write([_params(kind, principal, client_ip, namespace_id, repository, target, detail)])
 
 
 def _write(rows: list[list[Any]]) -> None:
@@ -95,13 +101,14 @@ _pending_lock = threading.Lock()
 _flusher_pid = 0
 
 
-def record_soon(kind: str, principal: Principal | None, *, request: Any = None, namespace_id: int | None = None,
-                repository: Any = None, target: str = "", **detail: Any) -> None:
+def record_soon(kind: str, principal: Principal | None, *, client_ip: str | None = None,
+                namespace_id: int | None = None, repository: Any = None, target: str = "", **detail: Any) -> None:
     """Like record(), but written by this process's flusher thread within WHARF_AUDIT_FLUSH_SECONDS."""
     from django.conf import settings
 
+    _no_request(detail)
     interval = settings.WHARF_AUDIT_FLUSH_SECONDS
-    row = _params(kind, principal, request, namespace_id, repository, target, detail)
+    row = _params(kind, principal, client_ip, namespace_id, repository, target, detail)
     if interval <= 0:
         _write([row])
         return

@@ -54,7 +54,7 @@ def validate_repository_name(namespace: str, name: str) -> str:
 
 
 def create_repository(principal: Principal, namespace: Namespace, name: str,
-                      visibility: Any = Visibility.PRIVATE, description: str = "", request: Any = None,
+                      visibility: Any = Visibility.PRIVATE, description: str = "", client_ip: str | None = None,
                       exist_ok: bool = False) -> Repository:
     """Create `namespace/name`, apply the organization's default permissions, and give a creator who is not
     an organization admin the admin role on what they made (as Quay does). The caller checked the right."""
@@ -77,7 +77,7 @@ def create_repository(principal: Principal, namespace: Namespace, name: str,
         if exist_ok:   # created meanwhile by a concurrent push
             return Repository.objects.select_related("namespace").get(full_name=full_name)
         raise Conflict(f"The repository '{full_name}' already exists.", "name") from None
-    audit.record("repo_create", principal, request=request, repository=repository, target=full_name,
+    audit.record("repo_create", principal, client_ip=client_ip, repository=repository, target=full_name,
                  visibility=repository.visibility)
     return repository
 
@@ -89,25 +89,25 @@ def _apply_defaults(repository: Repository, organization_id: int) -> None:
 
 
 def update_repository(principal: Principal, repository: Repository, visibility: Any = None,
-                      description: str | None = None, request: Any = None) -> Repository:
+                      description: str | None = None, client_ip: str | None = None) -> Repository:
     if description is not None:   # before anything changes: a refusal leaves the visibility too
         validate_description(description)
     if visibility is not None:
         new = parse_visibility(visibility)
         if new != repository.visibility:
             repository.visibility = new
-            audit.record("repo_visibility", principal, request=request, repository=repository,
+            audit.record("repo_visibility", principal, client_ip=client_ip, repository=repository,
                          target=repository.full_name, visibility=new.value)
     if description is not None:
         repository.description = description
-        audit.record("repo_update", principal, request=request, repository=repository, target=repository.full_name)
+        audit.record("repo_update", principal, client_ip=client_ip, repository=repository, target=repository.full_name)
     repository.save(update_fields=["visibility", "description"])
     return repository
 
 
-def delete_repository(principal: Principal, repository: Repository, request: Any = None) -> None:
+def delete_repository(principal: Principal, repository: Repository, client_ip: str | None = None) -> None:
     """Delete the repository's rows; its blobs stay in storage for other repositories until collection."""
-    audit.record("repo_delete", principal, request=request, repository=repository, target=repository.full_name)
+    audit.record("repo_delete", principal, client_ip=client_ip, repository=repository, target=repository.full_name)
     repository.delete()
 
 
@@ -136,45 +136,46 @@ def grantee(namespace: Namespace, kind: str, who: str) -> dict[str, Any]:
 
 
 def set_permission(principal: Principal, repository: Repository, kind: str, who: str, role: Any,
-                   request: Any = None) -> RepositoryPermission:
+                   client_ip: str | None = None) -> RepositoryPermission:
     target = grantee(repository.namespace, kind, who)
     parsed = parse_role(role)
     permission, _ = RepositoryPermission.objects.update_or_create(repository=repository, **target,
                                                                   defaults={"role": parsed})
-    audit.record("permission_set", principal, request=request, repository=repository,
+    audit.record("permission_set", principal, client_ip=client_ip, repository=repository,
                  target=f"{kind[:-1]}:{who}", role=parsed.label)
     return permission
 
 
 def delete_permission(principal: Principal, repository: Repository, kind: str, who: str,
-                      request: Any = None) -> None:
+                      client_ip: str | None = None) -> None:
     deleted, _ = RepositoryPermission.objects.filter(repository=repository,
                                                      **grantee(repository.namespace, kind, who)).delete()
     if not deleted:
         raise NotFound(f"'{who}' has no permission on {repository.full_name}.", "who")
-    audit.record("permission_delete", principal, request=request, repository=repository, target=f"{kind[:-1]}:{who}")
+    audit.record("permission_delete", principal, client_ip=client_ip, repository=repository,
+                 target=f"{kind[:-1]}:{who}")
 
 
 def set_default_permission(principal: Principal, namespace: Namespace, kind: str, who: str, role: Any,
-                           request: Any = None) -> DefaultPermission:
+                           client_ip: str | None = None) -> DefaultPermission:
     if namespace.organization_id is None:
         raise Invalid("Default permissions belong to organizations.")
     target = grantee(namespace, kind, who)
     parsed = parse_role(role)
     default, _ = DefaultPermission.objects.update_or_create(organization_id=namespace.organization_id, **target,
                                                             defaults={"role": parsed})
-    audit.record("default_permission_set", principal, request=request, namespace_id=namespace.pk,
+    audit.record("default_permission_set", principal, client_ip=client_ip, namespace_id=namespace.pk,
                  target=f"{kind[:-1]}:{who}", role=parsed.label)
     return default
 
 
 def delete_default_permission(principal: Principal, namespace: Namespace, kind: str, who: str,
-                              request: Any = None) -> None:
+                              client_ip: str | None = None) -> None:
     if namespace.organization_id is None:
         raise NotFound(f"'{who}' has no default permission in {namespace.name}.", "who")
     deleted, _ = DefaultPermission.objects.filter(organization_id=namespace.organization_id,
                                                   **grantee(namespace, kind, who)).delete()
     if not deleted:
         raise NotFound(f"'{who}' has no default permission in {namespace.name}.", "who")
-    audit.record("default_permission_delete", principal, request=request, namespace_id=namespace.pk,
+    audit.record("default_permission_delete", principal, client_ip=client_ip, namespace_id=namespace.pk,
                  target=f"{kind[:-1]}:{who}")

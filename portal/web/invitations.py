@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -38,20 +37,20 @@ def pending(secret: str) -> Invitation | None:
                                      expires_at__gt=timezone.now()).first()
 
 
-def sign_up(username: str, email: str, password: str, invite: str, request: Any = None) -> User:
+def sign_up(username: str, email: str, password: str, invite: str, client_ip: str | None = None) -> User:
     """accounts.services.sign_up, gated by an invitation when sign-up is invitation-only.
 
     The invitation is claimed with a conditional UPDATE in the same transaction as the sign-up, so two
     people racing on one link get one account, and a refused sign-up leaves the link unused.
     """
     if not invitation_only():
-        return services.sign_up(username, email, password, request=request)
+        return services.sign_up(username, email, password, client_ip=client_ip)
     now = timezone.now()
     with transaction.atomic():
         claimed = Invitation.objects.filter(token_digest=digest(invite), used_at__isnull=True,
                                             expires_at__gt=now).update(used_at=now)
         if not claimed:
             raise Forbidden("This invitation has been used or has expired; ask an administrator for a new one.")
-        user = services.sign_up(username, email, password, request=request)
+        user = services.sign_up(username, email, password, client_ip=client_ip)
         Invitation.objects.filter(token_digest=digest(invite)).update(used_by=user)
     return user

@@ -52,13 +52,13 @@ def get_repository(full_name: str) -> Repository | None:
     return queries.repository(full_name)
 
 
-def create_repository(full_name: str, principal: Principal, request: Any = None) -> Repository:
+def create_repository(full_name: str, principal: Principal, client_ip: str | None = None) -> Repository:
     """Create `namespace/name` on first push; private by default. The caller has checked permission."""
     namespace_name, name = full_name.split("/", 1)
     namespace = Namespace.objects.filter(name=namespace_name).first()
     if namespace is None:
         raise NameUnknown(f"namespace {namespace_name} does not exist")
-    return repository_services.create_repository(principal, namespace, name, request=request, exist_ok=True)
+    return repository_services.create_repository(principal, namespace, name, client_ip=client_ip, exist_ok=True)
 
 
 def linked_blob(repository: Repository, digest: str) -> Blob:

@@ -215,7 +215,7 @@ def _check_digest(digest: str) -> None:
                       "manifest_digest")
 
 
-def delete_tag(principal: Principal, repository: Repository, name: str, request: Any = None) -> None:
+def delete_tag(principal: Principal, repository: Repository, name: str, client_ip: str | None = None) -> None:
     """Remove the tag (its manifest stays); the history keeps it restorable. The caller checked write."""
     _check_tag(name)
     with write_transaction():
@@ -225,12 +225,12 @@ def delete_tag(principal: Principal, repository: Repository, name: str, request:
         Tag.objects.filter(repository=repository, name=name).delete()
         record_tag_event(repository, name, TagEvent.Kind.DELETED, "", state.digest, principal.user_id,
                          state.expires_at)
-        audit.record("tag_delete", principal, request=request, repository=repository, target=name,
+        audit.record("tag_delete", principal, client_ip=client_ip, repository=repository, target=name,
                      digest=state.digest)
 
 
 def retag(principal: Principal, repository: Repository, name: str, manifest_digest: str,
-          request: Any = None) -> TagRow:
+          client_ip: str | None = None) -> TagRow:
     """Create tag `name` on a manifest of the repository, or move it there. The caller checked write."""
     _check_tag(name)
     _check_digest(manifest_digest)
@@ -240,7 +240,7 @@ def retag(principal: Principal, repository: Repository, name: str, manifest_dige
             raise NotFound(f"There is no manifest {manifest_digest} in {repository.full_name}.", "manifest_digest")
         previous = _move(principal, repository, name, manifest_id, manifest_digest)
         if previous != manifest_digest:   # pointing a tag where it already points changes nothing
-            audit.record("tag_create", principal, request=request, repository=repository, target=name,
+            audit.record("tag_create", principal, client_ip=client_ip, repository=repository, target=name,
                          digest=manifest_digest, previous=previous or "")
     return tag_row(repository, name)
 
@@ -259,14 +259,14 @@ def validate_expiry(expires_at: datetime | None) -> None:
 
 
 def set_expiry(principal: Principal, repository: Repository, name: str, expires_at: datetime | None,
-               request: Any = None) -> None:
+               client_ip: str | None = None) -> None:
     """Set (or with None clear) when the tag is removed. The caller checked write."""
     _check_tag(name)
     validate_expiry(expires_at)
     with write_transaction():
         if not Tag.objects.live().filter(repository=repository, name=name).update(expires_at=expires_at):
             raise NotFound(f"There is no tag '{name}' in {repository.full_name}.", "tag")
-        audit.record("tag_expiry", principal, request=request, repository=repository, target=name,
+        audit.record("tag_expiry", principal, client_ip=client_ip, repository=repository, target=name,
                      expires_at=expires_at.isoformat() if expires_at else None)
 
 
@@ -331,7 +331,7 @@ def _restored_expiries(repository: Repository, targets: set[tuple[str, str]]) ->
 
 
 def restore_tag(principal: Principal, repository: Repository, name: str, manifest_digest: str,
-                request: Any = None) -> TagRow:
+                client_ip: str | None = None) -> TagRow:
     """Point the tag back at a manifest it pointed at within the retention window, with the expiry it had
     when it left that manifest (none if that time has passed: see _restored_expiries). The caller checked
     write."""
@@ -355,7 +355,7 @@ def restore_tag(principal: Principal, repository: Repository, name: str, manifes
             Tag.objects.filter(repository=repository, name=name).update(expires_at=expires_at)
             if expires_at is not None:
                 detail["expires_at"] = expires_at.isoformat()
-        audit.record("tag_restore", principal, request=request, repository=repository, target=name, **detail)
+        audit.record("tag_restore", principal, client_ip=client_ip, repository=repository, target=name, **detail)
     return tag_row(repository, name)
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from portal import access
 from portal.access import Principal
+from portal.client_address import client_ip
 from portal.diskfull import is_disk_full
 from portal.names import is_valid_name
 from registry_api import services
@@ -115,7 +116,7 @@ def _authorize(request: HttpRequest, name: str, creates: bool, absent_ok: bool) 
         raise challenge(request, scope, "insufficient scope", "insufficient_scope")
     if repository is None:
         if creates and action == "push":
-            repository = services.create_repository(name, principal, request)
+            repository = services.create_repository(name, principal, client_ip(request))
         elif not absent_ok:
             raise NameUnknown(detail={"name": name})
     request.principal = principal  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from portal import audit
+from portal.client_address import client_ip
 from portal.names import is_digest
 from registry_api import services
 from registry_api.bodies import RequestBody
@@ -20,11 +21,12 @@ def manifest(request: RegistryRequest, name: str, reference: str) -> HttpRespons
     if request.method == "DELETE":
         services.delete_manifest(request.repository, reference, actor_id=request.principal.user_id)
         kind = "manifest_delete" if is_digest(reference) else "tag_delete"
-        audit.record(kind, request.principal, request=request, repository=request.repository, target=reference)
+        audit.record(kind, request.principal, client_ip=client_ip(request), repository=request.repository,
+                     target=reference)
         return HttpResponse(status=202)
     found = services.get_manifest(request.repository, reference)
     if request.method == "GET":
-        audit.record_soon("pull", request.principal, request=request, repository=request.repository,
+        audit.record_soon("pull", request.principal, client_ip=client_ip(request), repository=request.repository,
                           target=reference, digest=found.digest)
     headers = {"Docker-Content-Digest": found.digest, "ETag": f'"{found.digest}"',
                "Content-Length": str(found.size)}
@@ -43,8 +45,8 @@ def _put(request: RegistryRequest, name: str, reference: str) -> HttpResponse:
         raise ManifestTooLarge(f"manifest is larger than {limit} bytes") from None
     stored = services.put_manifest(request.repository, reference, data, request.content_type or "",
                                    actor_id=request.principal.user_id)
-    audit.record("push", request.principal, request=request, repository=request.repository, target=reference,
-                 digest=stored.digest)
+    audit.record("push", request.principal, client_ip=client_ip(request), repository=request.repository,
+                 target=reference, digest=stored.digest)
     headers = {"Location": f"/v2/{name}/manifests/{stored.digest}", "Docker-Content-Digest": stored.digest,
                "Content-Length": "0"}
     if stored.subject_digest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from portal.throttle import client_ip
+from portal.client_address import client_ip
 
 
 def request_from(peer: str, forwarded: str | None = None):  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from portal import audit
 from portal.access import Principal
 from portal.accounts import credentials
 from portal.accounts.models import User
+from portal.client_address import client_ip
 from portal.errors import AuthenticationFailed, ServiceError, Throttled
 from portal.web import invitations
 from portal.web.forms import LoginForm, PasswordResetForm, SignupForm
@@ -42,7 +43,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = invitations.sign_up(data["username"], data["email"], data["password1"], invite, request=request)
+            user = invitations.sign_up(data["username"], data["email"], data["password1"], invite,
+                                       client_ip=client_ip(request))
         except ServiceError as error:
             add_service_error(form, error, SIGNUP_FIELDS)
             status = form_status(error)
@@ -79,12 +81,12 @@ def login(request: HttpRequest) -> HttpResponse:
 
 def _sign_in(request: HttpRequest, username: str, password: str) -> User:
     """A person with their password: robots and API tokens are refused as a wrong password (tokens are for tools)."""
-    found = credentials.authenticate(request, username, password, allow_robots=False, allow_tokens=False)
+    found = credentials.authenticate(client_ip(request), username, password, allow_robots=False, allow_tokens=False)
     if found.kind != "user":   # a backstop: authenticate() has already refused both
         raise AuthenticationFailed(credentials.INCORRECT)
     user = User.objects.get(pk=found.user_id or 0)
     django_login(request, user, backend=MODEL_BACKEND)
-    audit.record("login", found, request=request, namespace_id=user.namespace.pk, target=user.username,
+    audit.record("login", found, client_ip=client_ip(request), namespace_id=user.namespace.pk, target=user.username,
                  method="password")
     return user
 
@@ -103,7 +105,7 @@ def logout(request: HttpRequest) -> HttpResponse:
     if who.is_authenticated:
         user = request.user
         namespace_id = user.namespace.pk if isinstance(user, User) else None
-        audit.record("logout", who, request=request, namespace_id=namespace_id, target=who.username)
+        audit.record("logout", who, client_ip=client_ip(request), namespace_id=namespace_id, target=who.username)
     django_logout(request)
     messages.info(request, "You are signed out.")
     return redirect(settings.LOGOUT_REDIRECT_URL)
@@ -117,7 +119,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         user = form.user
-        audit.record("password_change", Principal.for_user(user), request=self.request,
+        audit.record("password_change", Principal.for_user(user), client_ip=client_ip(self.request),
                      namespace_id=user.namespace.pk, target=user.username)
         messages.success(self.request, "Your password has been changed.")
         return response
@@ -143,6 +145,6 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         user = form.user
-        audit.record("password_reset", Principal.for_user(user), request=self.request,
+        audit.record("password_reset", Principal.for_user(user), client_ip=client_ip(self.request),
                      namespace_id=user.namespace.pk, target=user.username)
         return response

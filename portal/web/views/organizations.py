@@ -22,6 +22,7 @@ from portal import access
 from portal.accounts import services
 from portal.accounts.models import Organization, Team, TeamMember, TeamRole
 from portal.audit.models import LogEntry
+from portal.client_address import client_ip
 from portal.errors import ServiceError
 from portal.repositories import services as repo_services
 from portal.repositories.models import DefaultPermission
@@ -65,7 +66,7 @@ def organization_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             organization = services.create_organization(principal(request), form.cleaned_data["name"],
-                                                        request=request)
+                                                        client_ip=client_ip(request))
         except ServiceError as error:
             add_service_error(form, error)
         else:
@@ -82,7 +83,7 @@ def organization(request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
         form = ConfirmForm(request.POST, expected=organization.name)
         failed = attempt("delete_form", form, lambda: services.delete_organization(
-            principal(request), organization, request=request))
+            principal(request), organization, client_ip=client_ip(request)))
         if failed is None:
             messages.success(request, f"Deleted the organization {name} and its repositories.")
             return redirect("home")
@@ -105,7 +106,7 @@ def teams(request: HttpRequest, name: str) -> HttpResponse:
         form = TeamForm(request.POST)
         failed = attempt("team_form", form, lambda: services.create_team(
             principal(request), organization, form.cleaned_data["name"], form.cleaned_data["role"],
-            form.cleaned_data["description"], request=request))
+            form.cleaned_data["description"], client_ip=client_ip(request)))
         if failed is None:
             messages.success(request, f"Created the team {form.cleaned_data['name']}.")
             return redirect("team", organization.name, form.cleaned_data["name"])
@@ -134,7 +135,7 @@ def team(request: HttpRequest, name: str, team_name: str) -> HttpResponse:
 def _member_add(request: HttpRequest, team: Team) -> Failed | None:
     form = MemberForm(request.POST)
     failed = attempt("member_form", form, lambda: services.add_team_member(
-        principal(request), team, form.cleaned_data["username"], request=request))
+        principal(request), team, form.cleaned_data["username"], client_ip=client_ip(request)))
     if failed is None:
         messages.success(request, f"Added {form.cleaned_data['username']} to {team.name}.")
     return failed
@@ -142,14 +143,14 @@ def _member_add(request: HttpRequest, team: Team) -> Failed | None:
 
 def _member_remove(request: HttpRequest, team: Team) -> None:
     username = request.POST.get("username", "")
-    act(request, lambda: services.remove_team_member(principal(request), team, username, request=request),
+    act(request, lambda: services.remove_team_member(principal(request), team, username, client_ip=client_ip(request)),
         f"Removed {username} from {team.name}.")
 
 
 def _team_role(request: HttpRequest, team: Team) -> Failed | None:
     form = TeamRoleForm(request.POST)
     failed = attempt("role_form", form, lambda: services.update_team(
-        principal(request), team, role=form.cleaned_data["role"], request=request))
+        principal(request), team, role=form.cleaned_data["role"], client_ip=client_ip(request)))
     if failed is None:
         messages.success(request, f"{team.name} now has the role {TeamRole(team.role).label}.")
     return failed
@@ -164,7 +165,7 @@ def _team_delete(request: HttpRequest, team: Team) -> HttpResponse | None:
                          f"{grants} repositor{'ies' if grants != 1 else 'y'}. This cannot be undone.",
                          "Delete team")
     try:
-        services.delete_team(principal(request), team, request=request)
+        services.delete_team(principal(request), team, client_ip=client_ip(request))
     except ServiceError as error:
         messages.error(request, error.message)
         return None
@@ -203,7 +204,7 @@ def _default_set(request: HttpRequest, organization: Organization) -> Failed | N
     form = GrantForm(request.POST)
     failed = attempt("grant_form", form, lambda: repo_services.set_default_permission(
         principal(request), organization.namespace, form.cleaned_data["kind"], form.cleaned_data["who"],
-        form.cleaned_data["role"], request=request))
+        form.cleaned_data["role"], client_ip=client_ip(request)))
     if failed is None:
         messages.success(request, f"New repositories will give {form.cleaned_data['who']} "
                                   f"the role {form.cleaned_data['role']}.")
@@ -217,7 +218,7 @@ def _default_delete(request: HttpRequest, organization: Organization) -> HttpRes
                          f"New repositories in {organization.name} will no longer give {who} a role. Repositories "
                          "that exist keep the permissions they have.", "Remove")
     act(request, lambda: repo_services.delete_default_permission(principal(request), organization.namespace,
-                                                                 kind, who, request=request),
+                                                                 kind, who, client_ip=client_ip(request)),
         f"Removed the default permission of {who}.")
     return None
 

@@ -20,6 +20,7 @@ from portal import access
 from portal.access import Role
 from portal.accounts.models import Namespace
 from portal.audit.models import LogEntry
+from portal.client_address import client_ip
 from portal.errors import Forbidden, ServiceError
 from portal.repositories import services, stars
 from portal.repositories.models import Repository
@@ -114,7 +115,7 @@ def repository_new(request: HttpRequest) -> HttpResponse:
             if not access.may_create_in(principal(request), namespace):   # lost the right since the page loaded
                 raise Forbidden(f"You may not create repositories in {namespace.name}.", "namespace")
             repo = services.create_repository(principal(request), namespace, data["name"], data["visibility"],
-                                              data["description"], request=request)
+                                              data["description"], client_ip=client_ip(request))
         except ServiceError as error:
             add_service_error(form, error)
         else:
@@ -153,7 +154,7 @@ def repository_logs(request: HttpRequest, full_name: str) -> HttpResponse:
 def _visibility(request: HttpRequest, repo: Repository) -> Failed | None:
     form = VisibilityForm(request.POST)
     failed = attempt("visibility_form", form, lambda: services.update_repository(
-        principal(request), repo, visibility=form.cleaned_data["visibility"], request=request))
+        principal(request), repo, visibility=form.cleaned_data["visibility"], client_ip=client_ip(request)))
     if failed is None:
         messages.success(request, f"{repo.full_name} is now {repo.visibility}.")
     return failed
@@ -162,7 +163,7 @@ def _visibility(request: HttpRequest, repo: Repository) -> Failed | None:
 def _description(request: HttpRequest, repo: Repository) -> Failed | None:
     form = DescriptionForm(request.POST)
     failed = attempt("description_form", form, lambda: services.update_repository(
-        principal(request), repo, description=form.cleaned_data["description"], request=request))
+        principal(request), repo, description=form.cleaned_data["description"], client_ip=client_ip(request)))
     if failed is None:
         messages.success(request, "Saved the description.")
     return failed
@@ -172,7 +173,7 @@ def _permission_set(request: HttpRequest, repo: Repository) -> Failed | None:
     form = GrantForm(request.POST)
     failed = attempt("grant_form", form, lambda: services.set_permission(
         principal(request), repo, form.cleaned_data["kind"], form.cleaned_data["who"], form.cleaned_data["role"],
-        request=request))
+        client_ip=client_ip(request)))
     if failed is None:
         messages.success(request, f"{form.cleaned_data['who']} now has {form.cleaned_data['role']} "
                                   f"on {repo.full_name}.")
@@ -185,7 +186,7 @@ def _permission_delete(request: HttpRequest, repo: Repository) -> HttpResponse |
         return ask_first(request, f"Remove the permission of {who} on {repo.full_name}?",
                          f"{who} loses the role it gives on {repo.full_name} at once (a role from a team or the "
                          "repository's visibility stays).", "Remove")
-    act(request, lambda: services.delete_permission(principal(request), repo, kind, who, request=request),
+    act(request, lambda: services.delete_permission(principal(request), repo, kind, who, client_ip=client_ip(request)),
         f"Removed the permission of {who}.")
     return None
 
@@ -193,7 +194,7 @@ def _permission_delete(request: HttpRequest, repo: Repository) -> HttpResponse |
 def _delete(request: HttpRequest, repo: Repository) -> HttpResponse | Failed:
     form = ConfirmForm(request.POST, expected=repo.full_name)
     failed = attempt("delete_form", form, lambda: services.delete_repository(principal(request), repo,
-                                                                                request=request))
+                                                                                client_ip=client_ip(request)))
     if failed is not None:
         return failed
     messages.success(request, f"Deleted {repo.full_name}.")

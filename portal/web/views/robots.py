@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from portal.accounts import services
 from portal.accounts.models import Namespace, Robot
+from portal.client_address import client_ip
 from portal.repositories.models import RepositoryPermission
 from portal.web import commands
 from portal.web.forms import RobotForm
@@ -46,7 +47,7 @@ def create(request: HttpRequest, namespace: Namespace) -> HttpResponse | Failed 
     def call() -> None:
         made["robot"], made["token"] = services.create_robot(
             principal(request), namespace, form.cleaned_data["name"], form.cleaned_data["description"],
-            request=request)
+            client_ip=client_ip(request))
 
     failed = attempt("robot_form", form, call)
     if failed is not None:
@@ -61,7 +62,7 @@ def regenerate(request: HttpRequest, namespace: Namespace) -> HttpResponse:
                          "This breaks CI at once: the old token stops working now, and every CI job or script "
                          "that logs in with it fails until you give it the new token, shown once on the next page.",
                          "Regenerate token")
-    token = services.regenerate_robot_token(principal(request), robot, request=request)
+    token = services.regenerate_robot_token(principal(request), robot, client_ip=client_ip(request))
     return _secret(request, robot, token, "has a new token", request.path)
 
 
@@ -72,7 +73,7 @@ def delete(request: HttpRequest, namespace: Namespace) -> HttpResponse | None:
                          "Its token stops working at once: CI jobs and anything else that log in with it fail "
                          "from now on, and its repository permissions go with it. This cannot be undone.",
                          "Delete robot")
-    services.delete_robot(principal(request), robot, request=request)
+    services.delete_robot(principal(request), robot, client_ip=client_ip(request))
     messages.success(request, f"Deleted robot {robot.full_name}; its token no longer works.")
     return None
 

@@ -17,6 +17,7 @@ from social_django.utils import load_backend, load_strategy
 from portal import audit
 from portal.accounts import services
 from portal.accounts.models import ApiToken
+from portal.client_address import client_ip
 from portal.web import commands
 from portal.web.forms import EmailForm, TokenForm
 from portal.web.views import robots
@@ -55,7 +56,7 @@ def _token_create(request: HttpRequest, _: None) -> HttpResponse | Failed:
     def call() -> None:
         made["token"], made["secret"] = services.create_api_token(
             principal(request), user_of(request), form.cleaned_data["name"], form.cleaned_data["scopes"],
-            form.expires_at(), request=request)
+            form.expires_at(), client_ip=client_ip(request))
 
     failed = attempt("token_form", form, call, TOKEN_FIELDS)
     if failed is not None:
@@ -71,7 +72,7 @@ def _token_revoke(request: HttpRequest, _: None) -> None:
     token = ApiToken.objects.filter(user=user_of(request), pk=_int(request.POST.get("token"))).first()
     if token is None:
         raise Http404("No such token.")
-    services.revoke_api_token(principal(request), token, request=request)
+    services.revoke_api_token(principal(request), token, client_ip=client_ip(request))
     messages.success(request, f"Revoked the token '{token.name}'.")
 
 
@@ -96,7 +97,7 @@ def github_disconnect(request: HttpRequest) -> HttpResponse:
     except AuthPolicyError:
         messages.error(request, "Set a password first: GitHub is the only way you can sign in.")
         return redirect("settings")
-    audit.record("github_disconnect", principal(request), request=request, namespace_id=user.namespace.pk,
+    audit.record("github_disconnect", principal(request), client_ip=client_ip(request), namespace_id=user.namespace.pk,
                  target=user.username)
     messages.success(request, "Your GitHub account is no longer connected.")
     return redirect("settings")

@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from portal.access import Role
+from portal.client_address import client_ip
 from portal.errors import ServiceError
 from portal.repositories.models import Repository
 from portal.web import commands
@@ -110,7 +111,7 @@ def _delete(request: HttpRequest, repository: Repository) -> HttpResponse | Fail
                              f"the manifest stays, and the history can restore the tag for "
                              f"{settings.WHARF_TAG_HISTORY_DAYS} days.", "Delete tag")
     failed = attempt("failed_form", form, lambda: tag_services.delete_tag(
-        principal(request), repository, form.cleaned_data["tag"], request=request))
+        principal(request), repository, form.cleaned_data["tag"], client_ip=client_ip(request)))
     if failed is None:
         messages.success(request, f"Deleted the tag {form.cleaned_data['tag']}; the history can restore it.")
     return failed
@@ -128,7 +129,7 @@ def _retag(request: HttpRequest, repository: Repository) -> HttpResponse | Faile
                              f"history can move it back.", "Move tag")
     failed = attempt("failed_form", form, lambda: tag_services.retag(
         principal(request), repository, form.cleaned_data["name"].strip(), form.cleaned_data["digest"],
-        request=request), RETAG_FIELDS)
+        client_ip=client_ip(request)), RETAG_FIELDS)
     if failed is None:
         messages.success(request, f"The tag {form.cleaned_data['name'].strip()} now points at "
                                   f"{form.cleaned_data['digest']}.")
@@ -141,7 +142,7 @@ def _expiry(request: HttpRequest, repository: Repository) -> Failed | None:
     form: TagForm | ExpiryForm = TagForm(request.POST) if clear else ExpiryForm(request.POST)
     failed = attempt("failed_form", form, lambda: tag_services.set_expiry(
         principal(request), repository, form.cleaned_data["tag"],
-        None if clear else form.cleaned_data["expires_at"], request=request))
+        None if clear else form.cleaned_data["expires_at"], client_ip=client_ip(request)))
     if failed is None:
         tag = form.cleaned_data["tag"]
         messages.success(request, f"The tag {tag} no longer expires." if clear
@@ -172,8 +173,8 @@ def history(request: HttpRequest, full_name: str) -> HttpResponse:
 def _restore(request: HttpRequest, repository: Repository) -> Failed | None:
     form = RestoreForm(request.POST)
     failed = attempt("failed_form", form, lambda: tag_services.restore_tag(
-        principal(request), repository, form.cleaned_data["tag"], form.cleaned_data["digest"], request=request),
-        FIELDS)
+        principal(request), repository, form.cleaned_data["tag"], form.cleaned_data["digest"],
+        client_ip=client_ip(request)), FIELDS)
     if failed is None:
         messages.success(request, f"Restored the tag {form.cleaned_data['tag']} to {form.cleaned_data['digest']}.")
     return failed
