@@ -15,14 +15,13 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from portal import access
-from portal.access import ANONYMOUS, Principal
-from portal.accounts import credentials
+from portal.basic_auth import parse_basic
 from portal.client_address import client_ip
 from portal.errors import AuthenticationFailed, Throttled
 from portal.names import is_valid_name
 from registry_api import queries, tokens
 from registry_api.errors import RegistryError, TooManyRequests, Unauthorized, Unsupported
+from registry_api.gate import Principal, gate
 
 TOKEN_PATH = "/v2/auth"
 
@@ -53,7 +52,7 @@ def bearer_claims(request: HttpRequest, scope: str | None = None) -> tokens.Clai
 
 def live_principal(request: HttpRequest, claims: tokens.Claims, scope: str | None) -> Principal:
     """Whom the token speaks for, as things stand now; refused when its credential no longer holds."""
-    principal = credentials.live_principal(claims.credential)
+    principal = gate().principal_for(claims.credential)
     if principal is None or principal.username != claims.subject:
         raise challenge(request, scope, "the credential behind this token is no longer valid", "invalid_token")
     return principal
@@ -77,8 +76,7 @@ def grant(principal: Principal, scope: str) -> dict[str, Any] | None:
     type_, name, requested = parsed
     held: list[str] = []
     if type_ == "repository" and is_valid_name(name):
-        repository = queries.repository(name)
-        held = access.allowed_actions(access.repository_role(principal, repository, name), requested)
+        held = gate().allowed_actions(principal, queries.repository(name), name, requested)
     elif type_ == "registry" and name == "catalog":
         held = [a for a in requested if a == "*"]   # the catalog itself lists only what the caller may read
     return {"type": type_, "name": name, "actions": held}
@@ -86,14 +84,14 @@ def grant(principal: Principal, scope: str) -> dict[str, Any] | None:
 
 def _basic(request: HttpRequest) -> tuple[str, str] | None:
     try:
-        return credentials.parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
+        return parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
     except ValueError as error:
         raise Unauthorized(str(error)) from None
 
 
 def _authenticate(request: HttpRequest, username: str, secret: str) -> Principal:
     try:
-        return credentials.authenticate(client_ip(request), username, secret)
+        return gate().authenticate(client_ip(request), username, secret)
     except Throttled as error:
         raise TooManyRequests(error.message, headers={"Retry-After": str(error.retry_after)}) from None
     except AuthenticationFailed:
@@ -105,7 +103,7 @@ def _from_refresh_token(request: HttpRequest, refresh_token: str) -> Principal:
         subject, credential = tokens.verify_refresh(refresh_token)
     except tokens.InvalidToken:
         raise Unauthorized("invalid or expired refresh token") from None
-    principal = credentials.live_principal(credential)
+    principal = gate().principal_for(credential)
     if principal is None or not principal.is_authenticated or principal.username != subject:
         raise Unauthorized("the credential behind this refresh token is no longer valid")
     return principal
@@ -125,7 +123,7 @@ def _principal(request: HttpRequest) -> tuple[Principal, bool]:
     offline = request.GET.get("offline_token", "").lower() == "true"
     basic = _basic(request)
     if basic is None:
-        return ANONYMOUS, False
+        return gate().anonymous(), False
     return _authenticate(request, *basic), offline
 
 
@@ -140,7 +138,7 @@ def token(request: HttpRequest) -> JsonResponse:
         return error.response()
     scopes = request.GET.getlist("scope") or request.POST.get("scope", "").split()
     access_list = [g for s in scopes for g in [grant(principal, s)] if g is not None]
-    credential = credentials.credential_of(principal)
+    credential = gate().credential_of(principal)
     signed, ttl = tokens.issue(principal.username, access_list, credential)
     body = {"token": signed, "access_token": signed, "expires_in": ttl, "issued_at": timezone.now().isoformat()}
     if offline and principal.is_authenticated:

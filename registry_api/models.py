@@ -1,4 +1,7 @@
-"""The registry's metadata. Bytes live in storage; these rows say which repository may see which bytes."""
+"""The registry's metadata. Bytes live in storage; these rows say which repository may see which bytes.
+
+A repository is the portal's row (`namespace/name`, visibility); the registry's tables reference it by key
+(REPOSITORY below), the one table the two share, and import nothing of the portal for it."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from django.db import models
 from django.utils import timezone
 
 from portal.db import ByteOrderCharField
-from portal.repositories.models import Repository
 from registry_api.storage.base import upload_key
+
+REPOSITORY = "repositories.Repository"
 
 
 class Blob(models.Model):
@@ -28,7 +32,7 @@ class Blob(models.Model):
 class BlobLink(models.Model):
     """A repository's claim on a blob: without it the blob is BLOB_UNKNOWN there, whatever storage holds."""
 
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="blob_links")
+    repository = models.ForeignKey(REPOSITORY, on_delete=models.CASCADE, related_name="blob_links")
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="links")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -39,7 +43,7 @@ class BlobLink(models.Model):
 class Manifest(models.Model):
     """A manifest or index exactly as pushed: its digest is the digest of `content`."""
 
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="manifests")
+    repository = models.ForeignKey(REPOSITORY, on_delete=models.CASCADE, related_name="manifests")
     digest = models.CharField(max_length=200)
     media_type = models.CharField(max_length=255)
     artifact_type = models.CharField(max_length=255, blank=True)
@@ -75,7 +79,7 @@ class TagQuerySet(models.QuerySet["Tag"]):
 
 
 class Tag(models.Model):
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
+    repository = models.ForeignKey(REPOSITORY, on_delete=models.CASCADE, related_name="tags")
     name = ByteOrderCharField(max_length=128)
     manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tags")
     updated_at = models.DateTimeField(auto_now=True)
@@ -110,7 +114,7 @@ class TagEvent(models.Model):
         MOVED = "moved"
         DELETED = "deleted"
 
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tag_events")
+    repository = models.ForeignKey(REPOSITORY, on_delete=models.CASCADE, related_name="tag_events")
     tag = models.CharField(max_length=128)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     digest = models.CharField(max_length=200, blank=True)
@@ -129,7 +133,7 @@ class Upload(models.Model):
     """A blob upload session. `size` is the committed length: bytes past it in storage are debris."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="uploads")
+    repository = models.ForeignKey(REPOSITORY, on_delete=models.CASCADE, related_name="uploads")
     size = models.BigIntegerField(default=0)
     # Who opened it ("user:7", "robot:3"): WHARF_MAX_OPEN_UPLOADS counts per owner.
     owner = models.CharField(max_length=64, blank=True, default="", db_index=True)

@@ -8,8 +8,6 @@ bcrypt round (bcrypt is for passwords, which people choose and which must be slo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -37,19 +35,6 @@ TOKEN_PREFIX = "wharf_pat_"
 ROBOT_PREFIX = "wharf_robot_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)   # last-used times are kept to the minute: one write per minute
 INCORRECT = "Incorrect username or password."
-
-
-def parse_basic(header: str) -> tuple[str, str] | None:
-    """(username, secret) of an `Authorization: Basic …` header; None for another scheme; ValueError when the
-    Basic value is not base64 of UTF-8."""
-    kind, _, encoded = header.partition(" ")
-    if kind.lower() != "basic":
-        return None
-    try:
-        username, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise ValueError("malformed Basic credentials") from None
-    return username, secret
 
 
 def new_secret(prefix: str) -> str:

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from portal.access import Principal
 from portal.accounts import credentials
 from portal.accounts.models import User
+from portal.basic_auth import parse_basic
 from portal.client_address import client_ip
 from portal.errors import AuthenticationFailed, Throttled
 
@@ -73,7 +74,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 class BasicCredentialAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
         try:
-            basic = credentials.parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
+            basic = parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
         except ValueError:
             raise exceptions.AuthenticationFailed("Malformed Basic credentials.") from None
         if basic is None:

@@ -14,12 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from portal.access import Principal
-from portal.accounts.models import Namespace
 from portal.diskfull import is_disk_full
 from portal.names import is_supported_digest
-from portal.repositories import services as repository_services
-from portal.repositories.models import Repository
 from registry_api import hashing, queries, storage
 from registry_api.bodies import RING_SIZE, BodyTruncated, RequestBody
 from registry_api.errors import (
@@ -33,7 +29,9 @@ from registry_api.errors import (
     StorageFull,
     TooManyRequests,
 )
+from registry_api.gate import Principal, gate
 from registry_api.models import Blob, BlobLink, Upload
+from registry_api.queries import BlobRow, RepositoryRow, UploadRow
 from registry_api.storage import BlobWriter
 
 READ_SIZE = 1 << 20
@@ -48,39 +46,40 @@ ACTIVE_UPLOAD = timedelta(minutes=10)
 log = logging.getLogger(__name__)
 
 
-def get_repository(full_name: str) -> Repository | None:
+def get_repository(full_name: str) -> RepositoryRow | None:
     return queries.repository(full_name)
 
 
-def create_repository(full_name: str, principal: Principal, client_ip: str | None = None) -> Repository:
-    """Create `namespace/name` on first push; private by default. The caller has checked permission."""
-    namespace_name, name = full_name.split("/", 1)
-    namespace = Namespace.objects.filter(name=namespace_name).first()
-    if namespace is None:
-        raise NameUnknown(f"namespace {namespace_name} does not exist")
-    return repository_services.create_repository(principal, namespace, name, client_ip=client_ip, exist_ok=True)
+def create_repository(full_name: str, principal: Principal, client_ip: str | None = None) -> RepositoryRow:
+    """Create `namespace/name` on first push (the portal decides its visibility and grants). The caller has
+    checked permission."""
+    repository = gate().create_repository(principal, full_name, client_ip)
+    if repository is None:
+        raise NameUnknown(f"namespace {full_name.split('/', 1)[0]} does not exist")
+    return repository
 
 
-def linked_blob(repository: Repository, digest: str) -> Blob:
+def linked_blob(repository: RepositoryRow, digest: str) -> BlobRow:
     blob = queries.linked_blob(repository, digest)
     if blob is None:
         raise BlobUnknown(detail={"digest": digest})
     return blob
 
 
-def unlink_blob(repository: Repository, digest: str) -> None:
+def unlink_blob(repository: RepositoryRow, digest: str) -> None:
     """Remove the repository's link; the bytes stay for other repositories until garbage collection."""
-    deleted, _ = BlobLink.objects.filter(repository=repository, blob__digest=digest).delete()
+    deleted, _ = BlobLink.objects.filter(repository_id=repository.pk, blob__digest=digest).delete()
     if not deleted:
         raise BlobUnknown(detail={"digest": digest})
 
 
-def mount_blob(repository: Repository, digest: str, source: Repository) -> Blob | None:
+def mount_blob(repository: RepositoryRow, digest: str, source: RepositoryRow) -> BlobRow | None:
     """Link a blob that `source` holds into `repository`; None if `source` does not hold it."""
-    blob = Blob.objects.filter(digest=digest, links__repository=source).first()
-    if blob is not None:
-        BlobLink.objects.get_or_create(repository=repository, blob=blob)
-    return blob
+    blob = Blob.objects.filter(digest=digest, links__repository_id=source.pk).first()
+    if blob is None:
+        return None
+    BlobLink.objects.get_or_create(repository_id=repository.pk, blob=blob)
+    return BlobRow(blob.digest, blob.size)
 
 
 def upload_owner(principal: Principal) -> str:
@@ -88,7 +87,7 @@ def upload_owner(principal: Principal) -> str:
     return f"robot:{principal.robot_id}" if principal.robot_id is not None else f"user:{principal.user_id}"
 
 
-def start_upload(repository: Repository, owner: str) -> Upload:
+def start_upload(repository: RepositoryRow, owner: str) -> UploadRow:
     """Open a session; TOOMANYREQUESTS when `owner` already holds WHARF_MAX_OPEN_UPLOADS sessions active in the
     last ten minutes. (Two requests at once may both pass the count: the limit is a guard against piles of
     sessions, not a quota.)"""
@@ -100,7 +99,7 @@ def start_upload(repository: Repository, owner: str) -> Upload:
     return upload
 
 
-def get_upload(repository: Repository, upload_id: str) -> Upload:
+def get_upload(repository: RepositoryRow, upload_id: str) -> UploadRow:
     try:
         parsed = uuid.UUID(upload_id)
     except ValueError:
@@ -111,7 +110,7 @@ def get_upload(repository: Repository, upload_id: str) -> Upload:
     return upload
 
 
-def append_to_upload(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None = None) -> Upload:
+def append_to_upload(upload: UploadRow, body: RequestBody, content_range: tuple[int, int] | None = None) -> UploadRow:
     """Append a chunk. A chunk that does not start where the upload ends is refused with 416."""
     writer, state = _receive(upload, body, content_range)
     try:
@@ -127,7 +126,7 @@ def append_to_upload(upload: Upload, body: RequestBody, content_range: tuple[int
     return upload
 
 
-def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None) -> tuple[BlobWriter, Any]:
+def _receive(upload: UploadRow, body: RequestBody, content_range: tuple[int, int] | None) -> tuple[BlobWriter, Any]:
     """Write the body after the upload's committed bytes, hashing as it streams. Returns the writer, still
     open and so still holding the upload against other requests, and the sha256 state of all the bytes
     (None when this process did not see the earlier ones)."""
@@ -166,7 +165,7 @@ def _receive(upload: Upload, body: RequestBody, content_range: tuple[int, int] |
     return writer, state
 
 
-def _room(upload: Upload, body: RequestBody, content_range: tuple[int, int] | None) -> int:
+def _room(upload: UploadRow, body: RequestBody, content_range: tuple[int, int] | None) -> int:
     """How many more bytes the blob may take. A declared length past WHARF_MAX_BLOB_BYTES is refused with
     413 before a byte of the body is read (and the connection closes instead of draining it)."""
     limit = settings.WHARF_MAX_BLOB_BYTES
@@ -228,8 +227,8 @@ def _write_and_hash_in_parallel(chunks: Iterator[bytes | memoryview], writer: Bl
                 future.result()
 
 
-def finish_upload(upload: Upload, digest: str, body: RequestBody,
-                  content_range: tuple[int, int] | None = None) -> Blob:
+def finish_upload(upload: UploadRow, digest: str, body: RequestBody,
+                  content_range: tuple[int, int] | None = None) -> BlobRow:
     """Append the last chunk, check the digest, and only then make the blob visible in the repository.
 
     The upload stays held from the first byte of this request to the commit, so no other request can
@@ -256,10 +255,10 @@ def finish_upload(upload: Upload, digest: str, body: RequestBody,
             raise BlobUploadInvalid("the upload was changed by another request")
     finally:
         writer.close()
-    return Blob(digest=digest, size=writer.size)
+    return BlobRow(digest, writer.size)
 
 
-def upload_blob(repository: Repository, digest: str, body: RequestBody, owner: str = "") -> Blob:
+def upload_blob(repository: RepositoryRow, digest: str, body: RequestBody, owner: str = "") -> BlobRow:
     """A monolithic upload (POST with ?digest=): the same path as a session, in one request."""
     if not is_supported_digest(digest):
         raise DigestInvalid(f"{digest!r} is not a valid sha256 or sha512 digest", detail={"digest": digest})
@@ -271,13 +270,13 @@ def upload_blob(repository: Repository, digest: str, body: RequestBody, owner: s
         raise
 
 
-def cancel_upload(upload: Upload) -> None:
+def cancel_upload(upload: UploadRow | Upload) -> None:
     hashing.forget(upload.id)
     storage.backend().delete(upload.storage_key)
-    Upload.objects.filter(pk=upload.pk).delete()
+    Upload.objects.filter(pk=upload.id).delete()
 
 
-def upload_progress_headers(upload: Upload) -> dict[str, str]:
+def upload_progress_headers(upload: UploadRow) -> dict[str, str]:
     name = upload.repository.full_name
     return {
         "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
@@ -286,7 +285,7 @@ def upload_progress_headers(upload: Upload) -> dict[str, str]:
     }
 
 
-def _digest_of(upload: Upload, state: Any, algorithm: str) -> str:
+def _digest_of(upload: UploadRow, state: Any, algorithm: str) -> str:
     if algorithm == "sha256" and state is not None:
         return f"sha256:{state.hexdigest()}"
     state = hashlib.new(algorithm)

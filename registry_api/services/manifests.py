@@ -12,14 +12,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from portal.names import is_digest, is_supported_digest, is_valid_tag
-from portal.repositories.models import Repository
 from registry_api import content, queries, signals
 from registry_api.errors import DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestTooLarge, ManifestUnknown
 from registry_api.models import Manifest, Tag, TagEvent
+from registry_api.queries import ManifestRow, Repository
 
 
 def put_manifest(repository: Repository, reference: str, body: bytes, content_type: str,
-                 actor_id: int | None = None) -> Manifest:
+                 actor_id: int | None = None) -> ManifestRow:
     """Store a manifest under its digest and, for a tag reference, point the tag at it.
 
     Everything it references must already be in this repository (MANIFEST_BLOB_UNKNOWN otherwise).
@@ -53,10 +53,8 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
                                                [id_ for id_, _ in children.values()])
         if tag is not None:
             point_tag(repository, tag, manifest_id, digest, actor_id)
-        manifest = Manifest(id=manifest_id, repository=repository, digest=digest, media_type=parsed.media_type,
-                            artifact_type=parsed.artifact_type, subject_digest=parsed.subject,
-                            annotations=parsed.annotations, content=body, size=len(body),
-                            image_size=parsed.image_size)
+        manifest = ManifestRow(manifest_id, int(repository.pk), digest, parsed.media_type, len(body), parsed.subject,
+                               body, parsed.artifact_type, parsed.annotations, parsed.image_size)
         transaction.on_commit(lambda: signals.manifest_pushed.send(Manifest, manifest=manifest, tag=tag))
     return manifest
 
@@ -133,7 +131,7 @@ def record_tag_event(repository: Repository, tag: str, kind: str, digest: str, p
         Tag, repository=repository, tag=tag, digest=digest, previous=previous))
 
 
-def get_manifest(repository: Repository, reference: str) -> Manifest:
+def get_manifest(repository: Repository, reference: str) -> ManifestRow:
     manifest = queries.manifest(repository, reference, by_digest=is_digest(reference))
     if manifest is None:
         raise ManifestUnknown(detail={"reference": reference})
@@ -144,7 +142,8 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
     """By digest: the manifest and every tag on it. By tag: only the tag."""
     with transaction.atomic():
         if is_digest(reference):
-            manifest = Manifest.objects.select_for_update().filter(repository=repository, digest=reference).first()
+            manifest = (Manifest.objects.select_for_update().filter(repository_id=repository.pk, digest=reference)
+                        .first())
             if manifest is None:
                 raise ManifestUnknown(detail={"reference": reference})
             for tag_name, expires_at in manifest.tags.values_list("name", "expires_at"):
@@ -153,7 +152,7 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
             transaction.on_commit(lambda: signals.manifest_deleted.send(
                 Manifest, repository=repository, digest=reference))
         else:
-            tag = Tag.objects.live().select_for_update().filter(repository=repository, name=reference)
+            tag = Tag.objects.live().select_for_update().filter(repository_id=repository.pk, name=reference)
             row = tag.values_list("manifest__digest", "expires_at").first()
             if row is None:
                 raise ManifestUnknown(detail={"reference": reference})
@@ -163,7 +162,7 @@ def delete_manifest(repository: Repository, reference: str, actor_id: int | None
 
 def list_tags(repository: Repository, n: int | None, last: str | None) -> tuple[list[str], bool]:
     """Tag names in lexical (byte) order after `last`; returns (page, whether more follow)."""
-    names = Tag.objects.live().filter(repository=repository).order_by("name").values_list("name", flat=True)
+    names = Tag.objects.live().filter(repository_id=repository.pk).order_by("name").values_list("name", flat=True)
     if last:
         names = names.filter(name__gt=last)
     if n is None:
@@ -174,7 +173,7 @@ def list_tags(repository: Repository, n: int | None, last: str | None) -> tuple[
 
 def referrers(repository: Repository, digest: str, artifact_type: str | None) -> list[dict[str, Any]]:
     """Descriptors of the manifests in the repository whose `subject` is `digest`."""
-    manifests = Manifest.objects.filter(repository=repository, subject_digest=digest).order_by("created_at", "id")
+    manifests = Manifest.objects.filter(repository_id=repository.pk, subject_digest=digest).order_by("created_at", "id")
     if artifact_type:
         manifests = manifests.filter(artifact_type=artifact_type)
     rows = manifests.values_list("media_type", "digest", "size", "artifact_type", "annotations")

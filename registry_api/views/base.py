@@ -14,8 +14,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from portal import access
-from portal.access import Principal
 from portal.client_address import client_ip
 from portal.diskfull import is_disk_full
 from portal.names import is_valid_name
@@ -29,7 +27,8 @@ from registry_api.errors import (
     StorageFull,
     Unsupported,
 )
-from registry_api.models import Repository
+from registry_api.gate import Principal, gate
+from registry_api.queries import RepositoryRow
 from registry_api.tokens import Claims
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
@@ -46,7 +45,7 @@ log = logging.getLogger(__name__)
 class RegistryRequest(HttpRequest):
     principal: Principal
     claims: Claims
-    repository: Repository
+    repository: RepositoryRow
 
 
 def registry_view(methods: tuple[str, ...], scope: str | None = None, creates: bool = False,
@@ -112,7 +111,7 @@ def _authorize(request: HttpRequest, name: str, creates: bool, absent_ok: bool) 
     principal = live_principal(request, claims, scope)
     repository = services.get_repository(name)
     # Permissions are checked again live, so that a change applies before the token expires.
-    if access.repository_role(principal, repository, name) < access.ACTION_ROLES[action]:
+    if not gate().allowed_actions(principal, repository, name, [action]):
         raise challenge(request, scope, "insufficient scope", "insufficient_scope")
     if repository is None:
         if creates and action == "push":
@@ -156,10 +155,7 @@ def ping(request: RegistryRequest) -> HttpResponse:
 @registry_view(("GET",), scope="registry:catalog:*")
 def catalog(request: RegistryRequest) -> HttpResponse:
     n, last = page_size(request), request.GET.get("last")
-    names = access.readable_repositories(request.principal).order_by("full_name").values_list("full_name", flat=True)
-    if last:
-        names = names.filter(full_name__gt=last)
-    page = list(names if n is None else names[: n + 1])
+    page = gate().readable_names(request.principal, last, None if n is None else n + 1)
     more = n is not None and len(page) > n
     page = page[:n] if n is not None else page
     response = JsonResponse({"repositories": page})

@@ -11,7 +11,7 @@ from django.http.response import HttpResponseBase
 from portal.names import is_supported_digest
 from registry_api import services, storage
 from registry_api.errors import DigestInvalid, RangeInvalid
-from registry_api.models import Blob
+from registry_api.queries import BlobRow
 from registry_api.views.base import RegistryRequest, registry_view
 
 RANGE_RE = re.compile(r"(\d*)-(\d*)")
@@ -47,7 +47,7 @@ def blob(request: RegistryRequest, name: str, digest: str) -> HttpResponseBase:
     return serve_blob(request, services.linked_blob(request.repository, digest))
 
 
-def serve_blob(request: RegistryRequest, blob: Blob) -> HttpResponseBase:
+def serve_blob(request: RegistryRequest, blob: BlobRow) -> HttpResponseBase:
     key = storage.blob_key(blob.digest)
     headers = {"Docker-Content-Digest": blob.digest, "ETag": f'"{blob.digest}"', "Accept-Ranges": "bytes",
                "Cache-Control": "max-age=31536000"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpResponse
 
-from portal import audit
 from portal.client_address import client_ip
 from portal.names import is_digest
 from registry_api import services
 from registry_api.bodies import RequestBody
 from registry_api.errors import ManifestTooLarge
+from registry_api.gate import gate
 from registry_api.views.base import RegistryRequest, registry_view
 
 
@@ -21,13 +21,13 @@ def manifest(request: RegistryRequest, name: str, reference: str) -> HttpRespons
     if request.method == "DELETE":
         services.delete_manifest(request.repository, reference, actor_id=request.principal.user_id)
         kind = "manifest_delete" if is_digest(reference) else "tag_delete"
-        audit.record(kind, request.principal, client_ip=client_ip(request), repository=request.repository,
-                     target=reference)
+        gate().record(kind, request.principal, client_ip=client_ip(request), repository=request.repository,
+                      target=reference)
         return HttpResponse(status=202)
     found = services.get_manifest(request.repository, reference)
     if request.method == "GET":
-        audit.record_soon("pull", request.principal, client_ip=client_ip(request), repository=request.repository,
-                          target=reference, digest=found.digest)
+        gate().record("pull", request.principal, client_ip=client_ip(request), repository=request.repository,
+                      target=reference, soon=True, digest=found.digest)
     headers = {"Docker-Content-Digest": found.digest, "ETag": f'"{found.digest}"',
                "Content-Length": str(found.size)}
     body = b"" if request.method == "HEAD" else bytes(found.content)
@@ -45,8 +45,8 @@ def _put(request: RegistryRequest, name: str, reference: str) -> HttpResponse:
         raise ManifestTooLarge(f"manifest is larger than {limit} bytes") from None
     stored = services.put_manifest(request.repository, reference, data, request.content_type or "",
                                    actor_id=request.principal.user_id)
-    audit.record("push", request.principal, client_ip=client_ip(request), repository=request.repository,
-                 target=reference, digest=stored.digest)
+    gate().record("push", request.principal, client_ip=client_ip(request), repository=request.repository,
+                  target=reference, digest=stored.digest)
     headers = {"Location": f"/v2/{name}/manifests/{stored.digest}", "Docker-Content-Digest": stored.digest,
                "Content-Length": "0"}
     if stored.subject_digest:

@@ -6,23 +6,23 @@ import re
 
 from django.http import HttpResponse
 
-from portal import access
 from portal.names import is_valid_name
 from registry_api import services
 from registry_api.bodies import RequestBody
 from registry_api.errors import BlobUploadInvalid
-from registry_api.models import Blob, Upload
+from registry_api.gate import gate
+from registry_api.queries import BlobRow, UploadRow
 from registry_api.views.base import RegistryRequest, registry_view
 
 CONTENT_RANGE_RE = re.compile(r"(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?")
 
 
-def _created(name: str, blob: Blob) -> HttpResponse:
+def _created(name: str, blob: BlobRow) -> HttpResponse:
     return HttpResponse(status=201, headers={"Location": f"/v2/{name}/blobs/{blob.digest}",
                                              "Docker-Content-Digest": blob.digest, "Content-Length": "0"})
 
 
-def _progress(upload: Upload, status: int) -> HttpResponse:
+def _progress(upload: UploadRow, status: int) -> HttpResponse:
     return HttpResponse(status=status, headers={**services.upload_progress_headers(upload), "Content-Length": "0"})
 
 
@@ -37,7 +37,7 @@ def start(request: RegistryRequest, name: str) -> HttpResponse:
     return _progress(services.start_upload(repository, services.upload_owner(request.principal)), 202)
 
 
-def _mount(request: RegistryRequest) -> Blob | None:
+def _mount(request: RegistryRequest) -> BlobRow | None:
     """Mount only from a repository the caller may read; otherwise the client gets a normal upload."""
     digest, source_name = request.GET.get("mount"), request.GET.get("from")
     if not digest or not source_name or not is_valid_name(source_name):
@@ -46,7 +46,7 @@ def _mount(request: RegistryRequest) -> Blob | None:
     if not request.claims.allows("repository", source_name, "pull"):
         return None
     source = services.get_repository(source_name)
-    if source is None or access.repository_role(request.principal, source, source_name) < access.Role.READ:
+    if source is None or not gate().allowed_actions(request.principal, source, source_name, ["pull"]):
         return None
     return services.mount_blob(request.repository, digest, source)
 
