@@ -111,13 +111,15 @@ def _statements() -> dict[str, str]:
     org_admin, org_creator = int(TeamRole.ADMIN), int(TeamRole.CREATOR)
     admin, write, none = int(Role.ADMIN), int(Role.WRITE), int(Role.NONE)
     return {
-        # The highest of: direct grants, grants to the user's teams, and admin (or, for a repository that
-        # does not exist yet, creator) through a team of the organization that owns the namespace.
-        # readable_repositories() states the same rule as ORM filters; tests/matrix/test_access_agreement.py
-        # holds the two to one answer.
+        # The highest of: direct grants, grants to the user's teams, admin of the user's own namespace (by
+        # its owner, not its name: a username changed in the admin does not carry its namespace along), and
+        # admin (or, for a repository that does not exist yet, creator) through a team of the organization
+        # that owns the namespace. readable_repositories() states the same rule as ORM filters;
+        # tests/matrix/test_access_agreement.py holds the two to one answer.
         "user_role": (
             f"SELECT COALESCE(MAX(r), {none}) FROM ("
             f" SELECT role AS r FROM {t['perm']} WHERE repository_id = %s AND user_id = %s"
+            f" UNION ALL SELECT {admin} FROM {t['ns']} WHERE id = %s AND user_id = %s"
             f" UNION ALL SELECT p.role FROM {t['perm']} p JOIN {t['member']} m ON m.team_id = p.team_id"
             "  WHERE p.repository_id = %s AND m.user_id = %s"
             f" UNION ALL SELECT CASE WHEN t.role = {org_admin} THEN {admin}"
@@ -128,7 +130,7 @@ def _statements() -> dict[str, str]:
         ),
         "robot_role": (f"SELECT COALESCE(MAX(role), {none}) FROM {t['perm']}"
                        " WHERE repository_id = %s AND robot_id = %s"),
-        "namespace": f"SELECT id, user_id FROM {t['ns']} WHERE name = %s",
+        "namespace": f"SELECT id FROM {t['ns']} WHERE name = %s",
     }
 
 
@@ -164,19 +166,19 @@ def repository_role(principal: Principal | None, repository: Repository | None, 
 
 
 def _user_role(principal: Principal, repository: Repository | None, full_name: str) -> Role:
-    namespace_name = full_name.split("/", 1)[0]
-    if namespace_name == principal.username or principal.is_superuser:
+    if principal.is_superuser:
         return Role.ADMIN
     if repository is not None:
         namespace_id = repository.namespace_id
     else:
-        row_id = _scalar("namespace", [namespace_name])
+        row_id = _scalar("namespace", [full_name.split("/", 1)[0]])
         if row_id is None:
             return Role.NONE
         namespace_id = row_id
     repository_id = repository.pk if repository is not None else -1
-    value = _scalar("user_role", [repository_id, principal.user_id, repository_id, principal.user_id,
-                                  repository is None, namespace_id, principal.user_id])
+    user_id = principal.user_id
+    value = _scalar("user_role", [repository_id, user_id, namespace_id, user_id, repository_id, user_id,
+                                  repository is None, namespace_id, user_id])
     return Role(int(value or 0))
 
 
