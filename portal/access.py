@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection
 from django.db.models import Q
 
+from portal.accounts.models import TeamRole
+from portal.repositories.models import RepositoryRole
+
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
@@ -24,10 +27,12 @@ if TYPE_CHECKING:
 
 
 class Role(IntEnum):
+    """A repository role: the stored RepositoryRole values, plus NONE for no role at all."""
+
     NONE = 0
-    READ = 1
-    WRITE = 2
-    ADMIN = 3
+    READ = RepositoryRole.READ.value
+    WRITE = RepositoryRole.WRITE.value
+    ADMIN = RepositoryRole.ADMIN.value
 
 
 ACTION_ROLES = {"pull": Role.READ, "push": Role.WRITE, "delete": Role.WRITE, "*": Role.ADMIN}
@@ -102,21 +107,30 @@ def _tables() -> dict[str, str]:
 @cache
 def _statements() -> dict[str, str]:
     t = _tables()
+    # Role numbers come from the enums (constants, not input); values travel as parameters.
+    org_admin, org_creator = int(TeamRole.ADMIN), int(TeamRole.CREATOR)
+    admin, write, none = int(Role.ADMIN), int(Role.WRITE), int(Role.NONE)
     return {
-        # The highest of: direct grants, grants to the user's teams, and admin (or, for a repository that
-        # does not exist yet, creator) through a team of the organization that owns the namespace.
+        # The highest of: direct grants, grants to the user's teams, admin of the user's own namespace (by
+        # its owner, not its name: a username changed in the admin does not carry its namespace along), and
+        # admin (or, for a repository that does not exist yet, creator) through a team of the organization
+        # that owns the namespace. readable_repositories() states the same rule as ORM filters;
+        # tests/matrix/test_access_agreement.py holds the two to one answer.
         "user_role": (
-            "SELECT COALESCE(MAX(r), 0) FROM ("
+            f"SELECT COALESCE(MAX(r), {none}) FROM ("
             f" SELECT role AS r FROM {t['perm']} WHERE repository_id = %s AND user_id = %s"
+            f" UNION ALL SELECT {admin} FROM {t['ns']} WHERE id = %s AND user_id = %s"
             f" UNION ALL SELECT p.role FROM {t['perm']} p JOIN {t['member']} m ON m.team_id = p.team_id"
             "  WHERE p.repository_id = %s AND m.user_id = %s"
-            f" UNION ALL SELECT CASE WHEN t.role = 3 THEN 3 WHEN t.role = 2 AND %s THEN 2 ELSE 0 END"
+            f" UNION ALL SELECT CASE WHEN t.role = {org_admin} THEN {admin}"
+            f"  WHEN t.role = {org_creator} AND %s THEN {write} ELSE {none} END"
             f"  FROM {t['team']} t JOIN {t['member']} m ON m.team_id = t.id"
             f"  JOIN {t['ns']} n ON n.organization_id = t.organization_id WHERE n.id = %s AND m.user_id = %s"
             ") grants"
         ),
-        "robot_role": f"SELECT COALESCE(MAX(role), 0) FROM {t['perm']} WHERE repository_id = %s AND robot_id = %s",
-        "namespace": f"SELECT id, user_id FROM {t['ns']} WHERE name = %s",
+        "robot_role": (f"SELECT COALESCE(MAX(role), {none}) FROM {t['perm']}"
+                       " WHERE repository_id = %s AND robot_id = %s"),
+        "namespace": f"SELECT id FROM {t['ns']} WHERE name = %s",
     }
 
 
@@ -152,19 +166,19 @@ def repository_role(principal: Principal | None, repository: Repository | None, 
 
 
 def _user_role(principal: Principal, repository: Repository | None, full_name: str) -> Role:
-    namespace_name = full_name.split("/", 1)[0]
-    if namespace_name == principal.username or principal.is_superuser:
+    if principal.is_superuser:
         return Role.ADMIN
     if repository is not None:
         namespace_id = repository.namespace_id
     else:
-        row_id = _scalar("namespace", [namespace_name])
+        row_id = _scalar("namespace", [full_name.split("/", 1)[0]])
         if row_id is None:
             return Role.NONE
         namespace_id = row_id
     repository_id = repository.pk if repository is not None else -1
-    value = _scalar("user_role", [repository_id, principal.user_id, repository_id, principal.user_id,
-                                  repository is None, namespace_id, principal.user_id])
+    user_id = principal.user_id
+    value = _scalar("user_role", [repository_id, user_id, namespace_id, user_id, repository_id, user_id,
+                                  repository is None, namespace_id, user_id])
     return Role(int(value or 0))
 
 
@@ -175,7 +189,6 @@ def allowed_actions(role: Role, requested: list[str]) -> list[str]:
 
 def readable_repositories(principal: Principal | None) -> QuerySet[Repository]:
     """Every repository the principal may read (the catalog, search, listings)."""
-    from portal.accounts.models import TeamRole
     from portal.repositories.models import Repository, Visibility
 
     principal = principal or ANONYMOUS
@@ -202,7 +215,7 @@ def organization_role(principal: Principal | None, organization: Organization) -
 
     A token needs the org:admin scope to act as an organization admin; without it the role stops at creator.
     """
-    from portal.accounts.models import TeamMember, TeamRole
+    from portal.accounts.models import TeamMember
 
     principal = principal or ANONYMOUS
     if not principal.is_person or not principal.is_active:
@@ -218,8 +231,6 @@ def organization_role(principal: Principal | None, organization: Organization) -
 
 
 def is_org_admin(principal: Principal | None, organization: Organization) -> bool:
-    from portal.accounts.models import TeamRole
-
     return organization_role(principal, organization) >= TeamRole.ADMIN
 
 
@@ -229,8 +240,6 @@ def is_org_member(principal: Principal | None, organization: Organization) -> bo
 
 def may_create_in(principal: Principal | None, namespace: Namespace) -> bool:
     """Whether the principal may create repositories in the namespace (its own; an org as creator or admin)."""
-    from portal.accounts.models import TeamRole
-
     principal = principal or ANONYMOUS
     if not principal.is_person or not principal.is_active or not principal.has_scope("repo:create"):
         return False
