@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import connection
 from django.db.models import Q
@@ -96,6 +96,19 @@ class Principal:
 ANONYMOUS = Principal()
 
 
+class RepositoryKey(Protocol):
+    """What the role question needs of a repository: the model, or the registry's RepositoryRow."""
+
+    @property
+    def pk(self) -> Any: ...
+
+    @property
+    def namespace_id(self) -> Any: ...
+
+    @property
+    def is_public(self) -> bool: ...
+
+
 def _tables() -> dict[str, str]:
     from portal.accounts.models import Namespace, Team, TeamMember
     from portal.repositories.models import RepositoryPermission
@@ -141,7 +154,7 @@ def _scalar(name: str, params: list[Any]) -> Any:
     return None if row is None else row[0]
 
 
-def repository_role(principal: Principal | None, repository: Repository | None, full_name: str) -> Role:
+def repository_role(principal: Principal | None, repository: RepositoryKey | None, full_name: str) -> Role:
     """The principal's role on the repository `full_name` (`repository` is its row, or None if missing).
 
     For a missing repository the answer is about creating it: WRITE (enough to push) where the principal
@@ -165,7 +178,7 @@ def repository_role(principal: Principal | None, repository: Repository | None, 
     return max(floor, Role(min(role, principal.cap)))
 
 
-def _user_role(principal: Principal, repository: Repository | None, full_name: str) -> Role:
+def _user_role(principal: Principal, repository: RepositoryKey | None, full_name: str) -> Role:
     if principal.is_superuser:
         return Role.ADMIN
     if repository is not None:
