@@ -23,7 +23,8 @@ GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
 def server_timing(get_response: GetResponse) -> GetResponse:
     def middleware(request: HttpRequest) -> HttpResponseBase:
-        # (/v2/ meets this middleware only through Django's test client, never in a server.)
+        # (/v2/ meets this middleware only through Django's plain test client: never in a server, nor through
+        # the suite's client, which splits /v2/ off as the server does: tests/client.py.)
         if not settings.WHARF_SERVER_TIMING or request.path.startswith("/v2/"):
             return get_response(request)
         start = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Shared fixtures: personas, a fresh storage per test, registry tokens, and a live Wharf server."""
+"""Shared fixtures: the test client as a server splits it, personas, a fresh storage per test, registry tokens,
+and a live Wharf server."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.client import Client
 from tests.factories import PASSWORD, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,12 @@ def steady_throttle_window(monkeypatch):  # type: ignore[no-untyped-def]
     from portal import throttle
 
     monkeypatch.setattr(throttle, "time", types.SimpleNamespace(time=lambda: 1_000_000_000 * 300 + 150.0))
+
+
+@pytest.fixture
+def client() -> Client:
+    """pytest-django's client, with /v2/ on the registry's handler as a server runs it (tests/client.py)."""
+    return Client()
 
 
 @pytest.fixture

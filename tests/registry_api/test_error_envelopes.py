@@ -17,10 +17,10 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from django.core.signals import request_finished, request_started
 from django.db import OperationalError, close_old_connections, connection
-from django.test import Client
 
 from portal.repositories.models import Repository
 from tests.api.conftest import as_user
+from tests.client import Client
 from tests.factories import bearer, make_repository
 
 SECRET = "boom in /srv/wharf/secret_module.py"

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
-from io import BytesIO
-from typing import Any
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
 from portal.timing import server_timing
-from portal.wsgi import application
+from tests.client import server_get
 
 APP_TIMING = re.compile(r"^app;dur=\d+\.\d$")
 
@@ -63,25 +58,8 @@ def test_it_measures_the_time_spent_inside() -> None:
 
 
 def wsgi_get(path: str) -> dict[str, str]:
-    """The response headers of the deployed WSGI application (not the test client, which has no /v2/ split)."""
-    environ = RequestFactory().get(path).environ
-    environ["wsgi.input"] = BytesIO()
-    captured: dict[str, str] = {}
-
-    def start_response(status: str, headers: Iterable[tuple[str, str]], exc_info: Any = None) -> None:
-        captured.update(headers)
-
-    # As the test client does: the handler's signals would otherwise close the test's database connection.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        body = application(environ, start_response)
-        b"".join(body)
-        getattr(body, "close", lambda: None)()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return captured
+    """The response headers of the deployed WSGI application, gunicorn's view of it."""
+    return server_get(path)[1]
 
 
 def test_the_registry_is_served_without_it() -> None:
