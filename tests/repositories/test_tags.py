@@ -1,5 +1,5 @@
-"""The tag services: the tags page's data, tag actions, the tag history and restores, the manifest page's data,
-expiry and pruning, and stars."""
+"""The tags as the portal sees them (portal.repositories.tags): the tags page's data, tag actions with their
+messages and audit entries, the tag history and restores, the manifest page's data, and audited expiry."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from django.utils import timezone
 from portal.access import Principal
 from portal.audit.models import LogEntry
 from portal.errors import Invalid, NotFound
-from portal.repositories import stars
-from portal.repositories.models import Repository, Visibility
+from portal.repositories import tags
+from portal.repositories.models import Repository
+from registry_api import services
 from registry_api.models import Manifest, Tag, TagEvent
-from registry_api.services import tags
 from registry_api.storage import blob_key
 from scanning.models import ScanStatus, ScanSummary
-from tests.factories import grant, make_repository, sha256
-from tests.registry_api.helpers import OCI_MANIFEST, descriptor
+from tests.factories import make_repository, sha256
+from tests.registry_api.helpers import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, descriptor, encode, push_blob
 from tests.registry_api.tagged import push_image, push_index
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +96,8 @@ def test_a_page_costs_a_fixed_number_of_statements(client, repo, django_assert_m
     push_index(client, repo, "multi2", "other")
     push_image(client, repo, "plain")
 
-    with django_assert_max_num_queries(5):   # expired tags, count, page, indexes, their children's sizes
+    # expired tags, count, page, the page's scan summaries, indexes, their children's sizes
+    with django_assert_max_num_queries(6):
         page = tags.tag_page(repo)
 
     assert len(page.rows) == 3
@@ -341,6 +342,21 @@ def test_an_index_shows_its_platforms_and_a_missing_config_blob_leaves_commands_
     assert (bare.labels, bare.os) == ({}, "")
 
 
+def test_a_config_blob_nested_too_deep_to_parse_reads_as_no_config(client, repo):
+    # A config is any blob a client pushed; json.loads recursed to death on 100,000 `[` (a 500 on the page).
+    config, layer = b"[" * 100_000 + b"]" * 100_000, b"layer"
+    for blob in (config, layer):
+        push_blob(client, repo.full_name, blob)
+    body = encode({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+                   "layers": [descriptor(OCI_LAYER, layer)]})
+    digest = services.put_manifest(repo, "deep", body, OCI_MANIFEST, None).digest
+
+    detail = tags.manifest_detail(repo, digest)
+
+    assert ([x.command for x in detail.layers], detail.labels, detail.os) == ([""], {}, "")
+    assert detail.config_digest == sha256(config)
+
+
 def test_an_unknown_or_malformed_digest_is_refused(client, repo):
     with pytest.raises(NotFound):
         tags.manifest_detail(repo, sha256(b"nothing"))
@@ -367,56 +383,3 @@ def test_expired_tags_are_deleted_into_the_history_and_can_be_restored(client, r
     assert LogEntry.objects.get(kind="tag_delete").detail["reason"] == "expired"
     assert tags.tag_history(repo, "old")[0][0].restorable_digest == digest
     assert tags.restore_tag(as_alice, repo, "old", digest).expires_at is None
-
-
-def test_expiry_works_through_more_tags_than_one_batch(client, repo, monkeypatch):
-    monkeypatch.setattr(tags, "EXPIRY_BATCH", 7)
-    manifest = Manifest.objects.get(digest=push_image(client, repo, "keep"))
-    past = timezone.now() - timedelta(minutes=5)
-    Tag.objects.bulk_create(Tag(repository=repo, name=f"tmp{i}", manifest=manifest, expires_at=past)
-                            for i in range(20))
-
-    assert tags.expire_tags(timezone.now()) == 20
-    assert list(Tag.objects.values_list("name", flat=True)) == ["keep"]
-
-
-def test_pruning_forgets_history_older_than_the_cutoff(client, repo, monkeypatch):
-    monkeypatch.setattr(tags, "PRUNE_BATCH", 2)
-    for i in range(5):
-        push_image(client, repo, f"t{i}", str(i))
-    old = timezone.now() - timedelta(days=20)
-    TagEvent.objects.filter(tag__in=["t0", "t1", "t2"]).update(created_at=old)
-
-    assert tags.prune_tag_history(timezone.now() - timedelta(days=14)) == 3
-
-    assert sorted(TagEvent.objects.values_list("tag", flat=True)) == ["t3", "t4"]
-
-
-# --- stars --------------------------------------------------------------------------------------------------------
-
-def test_stars_are_idempotent_and_listed_newest_first(alice):
-    first, second = make_repository("alice/one"), make_repository("alice/two")
-
-    stars.star(alice, first)
-    stars.star(alice, first)
-    stars.star(alice, second)
-
-    assert stars.is_starred(alice, first)
-    assert list(stars.starred_repositories(alice)) == [second, first]
-    stars.unstar(alice, first)
-    stars.unstar(alice, first)
-    assert not stars.is_starred(alice, first)
-    assert list(stars.starred_repositories(alice)) == [second]
-
-
-def test_a_star_on_a_repository_no_longer_readable_is_not_listed(bob):
-    secret = make_repository("acme/secret")
-    public = make_repository("acme/open", Visibility.PUBLIC)
-    permission = grant(secret, "read", user=bob)
-    stars.star(bob, secret)
-    stars.star(bob, public)
-
-    permission.delete()
-
-    assert list(stars.starred_repositories(bob)) == [public]
-    assert stars.is_starred(bob, secret)   # kept, and listed again once bob may read it again
