@@ -271,7 +271,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "purge-stale-uploads": {"task": "registry_api.tasks.purge_stale_uploads", "schedule": 3600.0},
     "checkpoint-sqlite": {"task": "registry_api.tasks.checkpoint_sqlite", "schedule": 30.0},
-    "expire-tags": {"task": "registry_api.tasks.expire_tags", "schedule": 60.0},
+    "expire-tags": {"task": "portal.repositories.tasks.expire_tags", "schedule": 60.0},
     "prune-tag-history": {"task": "registry_api.tasks.prune_tag_history", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

@@ -211,3 +211,102 @@ def descriptor_of(manifest_media_type: str, digest: str, size: int, artifact_typ
     if annotations:
         descriptor["annotations"] = annotations
     return descriptor
+
+
+# --- Reading stored documents ------------------------------------------------------------------------------------
+# What the pages show of a manifest (its layers, platforms, labels) comes from documents the registry already
+# holds: manifests it validated when they were pushed, and image configs, which are blobs it never validated.
+# These readers take whatever they find: a missing or malformed part reads as empty, they never raise.
+
+IMAGE_CONFIGS = {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One manifest an index lists, with the platform it is for ("" for what the entry does not say)."""
+
+    digest: str
+    os: str
+    architecture: str
+    variant: str
+
+
+@dataclass(frozen=True)
+class Layer:
+    digest: str
+    media_type: str
+    size: int
+    command: str   # the build step that made the layer, from the image config's history ("" if unknown)
+
+
+def read_object(body: bytes) -> dict[str, Any]:
+    """A stored JSON object; {} when the body is not JSON, nests too deep to parse, or is no object."""
+    try:
+        check_depth(body)   # an image config is any blob a client pushed: 4 MiB of `[` would recurse to death
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):   # TooDeep is a ValueError
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def index_entries(document: dict[str, Any]) -> list[IndexEntry]:
+    """The manifests an index lists, in its order."""
+    entries = []
+    for descriptor in _items(document.get("manifests")):
+        platform = _object(descriptor.get("platform"))
+        entries.append(IndexEntry(str(descriptor.get("digest", "")), str(platform.get("os", "")),
+                                  str(platform.get("architecture", "")), str(platform.get("variant", ""))))
+    return entries
+
+
+def config_digest(document: dict[str, Any]) -> str:
+    """The digest of an image manifest's config descriptor ("" when there is none)."""
+    return str(_object(document.get("config")).get("digest", ""))
+
+
+def image_config_digest(document: dict[str, Any]) -> str:
+    """The config's digest when it is an image config, the only kind worth reading; otherwise ""."""
+    config = _object(document.get("config"))
+    digest = config.get("digest")
+    if config.get("mediaType") not in IMAGE_CONFIGS or not isinstance(digest, str) or not is_supported_digest(digest):
+        return ""
+    return digest
+
+
+def layers(document: dict[str, Any], image: dict[str, Any]) -> list[Layer]:
+    """The manifest's layers, each with the history step that made it: the config's history lists every
+    step, and the steps that made no layer (ENV, CMD...) are marked empty_layer, so the rest match in order."""
+    commands = [_command(step) for step in _items(image.get("history")) if not step.get("empty_layer")]
+    return [Layer(str(layer.get("digest", "")), str(layer.get("mediaType", "")), _int(layer.get("size")),
+                  commands[i] if i < len(commands) else "")
+            for i, layer in enumerate(_items(document.get("layers")))]
+
+
+def labels(image: dict[str, Any]) -> dict[str, str]:
+    """The image config's labels (config.Labels)."""
+    return strings(_object(image.get("config")).get("Labels"))
+
+
+def strings(value: Any) -> dict[str, str]:
+    """A JSON object as str → str ({} for anything else)."""
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _command(step: dict[str, Any]) -> str:
+    # Docker writes instructions that run nothing as "/bin/sh -c #(nop)  CMD [...]"; show the instruction.
+    command = str(step.get("created_by") or step.get("comment") or "")
+    marker = "#(nop) "
+    return command.split(marker, 1)[1].strip() if marker in command else command.strip()
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (anything else in it is skipped)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

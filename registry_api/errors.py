@@ -74,6 +74,13 @@ class TagInvalid(RegistryError):
     code, status, message = "TAG_INVALID", 400, "manifest tag did not match URI"
 
 
+class TagNotRestorable(RegistryError):
+    """A restore to a manifest the tag did not point at within WHARF_TAG_HISTORY_DAYS. The portal's restore
+    raises it (no /v2/ route does); MANIFEST_UNKNOWN is the nearest code the spec has."""
+
+    code, status, message = "MANIFEST_UNKNOWN", 404, "the tag did not point at that manifest in the history window"
+
+
 class Unauthorized(RegistryError):
     code, status, message = "UNAUTHORIZED", 401, "authentication required"
 

@@ -1,4 +1,5 @@
-"""Periodic registry housekeeping."""
+"""Periodic registry housekeeping (expiring tags is the portal's job, because it is audited:
+portal/repositories/tasks.py)."""
 
 from __future__ import annotations
 
@@ -29,13 +30,6 @@ def checkpoint_sqlite() -> str:
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
         busy, log_pages, checkpointed = cursor.fetchone()
     return f"{checkpointed}/{log_pages} pages"
-
-
-@shared_task(acks_late=True, soft_time_limit=300, time_limit=360, ignore_result=True)
-def expire_tags() -> int:
-    """Delete tags whose expiry has passed (recorded in their history, so they can be restored); a second run
-    at once finds nothing left to claim."""
-    return tags.expire_tags(timezone.now())
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=360, ignore_result=True)

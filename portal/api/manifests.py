@@ -10,7 +10,7 @@ from portal.access import Role
 from portal.api import serializers as s
 from portal.api.base import ApiView
 from portal.api.permissions import repository_for
-from registry_api.services import tags
+from portal.repositories import tags
 
 
 class ManifestDetail(ApiView):

@@ -1,7 +1,7 @@
 """A repository's tags, their history and restores: /api/v1/repositories/{namespace}/{name}/tags/…
 
 Reading needs the read role; changing a tag (retag, expiry, delete, restore) needs write, and an API token
-needs the repo:write scope for it. The rules live in registry_api.services.tags.
+needs the repo:write scope for it. The rules live in portal.repositories.tags.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from portal.api.pagination import Pagination
 from portal.api.permissions import caller, repository_for
 from portal.client_address import client_ip
 from portal.errors import Invalid
+from portal.repositories import tags
 from registry_api.models import Tag
-from registry_api.services import tags
 
 TAGS = ["tags"]
 NO_CONTENT = {204: OpenApiResponse(description="Done.")}

@@ -177,7 +177,7 @@ class ConfirmForm(forms.Form):
 
 
 # --- Tags ---------------------------------------------------------------------------------------------------------
-# Tag names and digests are checked by registry_api.services.tags, whose messages the page shows; the forms
+# Tag names and digests are checked by portal.repositories.tags, whose messages the page shows; the forms
 # only bound their length.
 
 class TagFilterForm(forms.Form):

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from portal.names import is_digest, is_supported_digest, is_valid_tag
-from registry_api import content, queries, signals
+from registry_api import content, queries, signals, storage
 from registry_api.errors import DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestTooLarge, ManifestUnknown
 from registry_api.models import Manifest, Tag, TagEvent
 from registry_api.queries import ManifestRow, Repository
@@ -129,6 +129,23 @@ def record_tag_event(repository: Repository, tag: str, kind: str, digest: str, p
     queries.record_tag_event(repository, tag, kind, digest, previous, actor_id, previous_expires_at)
     transaction.on_commit(lambda: signals.tag_changed.send(
         Tag, repository=repository, tag=tag, digest=digest, previous=previous))
+
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+def image_config(document: dict[str, Any]) -> dict[str, Any]:
+    """The image config that a stored image manifest names, read from storage; {} when the manifest names
+    none, or the blob is missing, larger than MAX_CONFIG_BYTES or no JSON object (content.read_object)."""
+    digest = content.image_config_digest(document)
+    if not digest:
+        return {}
+    try:
+        with storage.backend().open(storage.blob_key(digest)) as blob:
+            body = blob.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        return {}
+    return content.read_object(body) if len(body) <= MAX_CONFIG_BYTES else {}
 
 
 def get_manifest(repository: Repository, reference: str) -> ManifestRow:

@@ -99,7 +99,8 @@ def test_a_page_of_ten_thousand_tags_costs_a_fixed_number_of_statements(world, a
                             batch_size=5_000)
     reader = as_("reader")
 
-    with django_assert_max_num_queries(5):   # the repository, the reader's role, the count and the page
+    # the repository, the reader's role, the expired tags, the count, the page and its scan summaries
+    with django_assert_max_num_queries(6):
         response = reader.get(f"{APP}/tags/{query}")
 
     assert response.status_code == 200

@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from portal.repositories import tags
 from registry_api.models import Manifest, Tag, TagEvent
-from registry_api.services import tags
 from tests.api.conftest import as_user
 from tests.factories import make_repository, sha256
 from tests.registry_api.helpers import OCI_MANIFEST, auth, oci_image, push_manifest

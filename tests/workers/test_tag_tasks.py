@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from portal.repositories.tasks import expire_tags
 from registry_api.models import Tag, TagEvent
-from registry_api.tasks import expire_tags, prune_tag_history
+from registry_api.tasks import prune_tag_history
 from tests.factories import make_repository
 from tests.registry_api.tagged import push_image
 from tests.workers.test_purge_worker import celery_worker  # noqa: F401  (the fixture)
@@ -51,3 +52,12 @@ def test_a_worker_deletes_an_expired_tag_into_its_history(celery_worker, client,
     wait_for(lambda: not Tag.objects.filter(name="nightly").exists(), celery_worker)
     event = TagEvent.objects.get(tag="nightly", kind="deleted")
     assert (event.previous_digest, event.actor_id) == (digest, None)
+
+
+def test_every_scheduled_job_names_a_task_the_worker_knows(settings):
+    # Beat sends a task by name; a name no module defines is dropped by the worker, silently for beat.
+    from portal.celery import app
+
+    app.loader.import_default_modules()
+
+    assert {job["task"] for job in settings.CELERY_BEAT_SCHEDULE.values()} <= set(app.tasks)

@@ -23,6 +23,7 @@ from portal.audit.models import LogEntry
 from portal.client_address import client_ip
 from portal.errors import Forbidden, ServiceError
 from portal.repositories import services, stars
+from portal.repositories import tags as tag_services
 from portal.repositories.models import Repository
 from portal.web import commands, markdown
 from portal.web.forms import ConfirmForm, DescriptionForm, GrantForm, RepositoryForm, VisibilityForm
@@ -42,7 +43,6 @@ from portal.web.views.common import (
 from portal.web.views.grants import ROLE_NAMES, grant_rows
 from portal.web.views.logs import log_context
 from registry_api.models import Blob, Manifest, Tag
-from registry_api.services import tags as tag_services
 
 NEEDS = {Role.WRITE: "Only people who may push to this repository may change its tags.",
          Role.ADMIN: "Only the repository's admins may change its settings."}

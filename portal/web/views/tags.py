@@ -2,7 +2,7 @@
 
 Reading needs read on the repository (404 otherwise, as for a missing one); every change (delete, retag,
 expiry, restore) needs write, and a reader's POST gets 403 before anything is parsed. The rules live in
-registry_api.services.tags; a refusal is drawn as the page with the form's message and status 400, and
+portal.repositories.tags; a refusal is drawn as the page with the form's message and status 400, and
 nothing changes.
 """
 
@@ -22,13 +22,13 @@ from django.views.decorators.http import require_http_methods, require_safe
 from portal.access import Role
 from portal.client_address import client_ip
 from portal.errors import ServiceError
+from portal.repositories import tags as tag_services
 from portal.repositories.models import Repository
 from portal.web import commands
 from portal.web.forms import ExpiryForm, RestoreForm, RetagForm, TagFilterForm, TagForm
 from portal.web.views.common import Failed, Handler, ask_first, attempt, confirmed, handle_post, page, principal
 from portal.web.views.repositories import NEEDS, get_repository
 from registry_api.models import Tag
-from registry_api.services import tags as tag_services
 
 PER_PAGE = 50
 IMAGE_CONFIGS = {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}

@@ -10,8 +10,9 @@ import pytest
 from django.utils import timezone
 
 from portal.audit.models import LogEntry
+from portal.repositories import tags
 from registry_api.models import Tag, TagEvent
-from registry_api.services import delete_manifest, tags
+from registry_api.services import delete_manifest
 from tests.api.conftest import as_user
 from tests.registry_api.tagged import push_image
 
