@@ -47,7 +47,8 @@ from portal.repositories import services as repository_services  # noqa: E402
 from portal.repositories.models import Repository  # noqa: E402
 from registry_api import services  # noqa: E402
 from registry_api.content import OCI_INDEX, OCI_MANIFEST  # noqa: E402
-from registry_api.models import Manifest, Tag  # noqa: E402
+from registry_api.models import Tag  # noqa: E402
+from registry_api.queries import ManifestRow  # noqa: E402
 from scanning.models import ScanStatus, ScanSummary  # noqa: E402
 
 FILTER = "-rc"
@@ -81,7 +82,7 @@ def push_blob(repository: Repository, data: bytes) -> dict[str, Any]:
 
 
 def push_image(repository: Repository, rng: random.Random, release: int, architecture: str, variant: str,
-               actor_id: int) -> tuple[Manifest, dict[str, Any]]:
+               actor_id: int) -> tuple[ManifestRow, dict[str, Any]]:
     """An image of 2-4 layers of incompressible bytes (tens of KiB each: sizes differ, storage stays small)."""
     layers = [push_blob(repository, rng.randbytes(rng.randrange(8 << 10, 96 << 10)))
               for _ in range(rng.randrange(2, 5))]
@@ -102,7 +103,8 @@ def push_image(repository: Repository, rng: random.Random, release: int, archite
     return manifest, {"mediaType": OCI_MANIFEST, "digest": manifest.digest, "size": len(body), "platform": platform}
 
 
-def push_manifests(repository: Repository, actor_id: int, rng: random.Random) -> tuple[list[Manifest], list[Manifest]]:
+def push_manifests(repository: Repository, actor_id: int,
+                   rng: random.Random) -> tuple[list[ManifestRow], list[ManifestRow]]:
     """Three releases of an image for two platforms, and an index over the platforms of the last two."""
     images, indexes = [], []
     for release in (1, 2, 3):
@@ -115,12 +117,12 @@ def push_manifests(repository: Repository, actor_id: int, rng: random.Random) ->
     return images, indexes
 
 
-def add_scan_summaries(images: list[Manifest]) -> None:
+def add_scan_summaries(images: list[ManifestRow]) -> None:
     """Scanned, with findings, being scanned, and (the rest) not scanned: each state the page shows."""
     ScanSummary.objects.bulk_create([
-        ScanSummary(manifest=images[0], status=ScanStatus.DONE, critical=1, high=4, medium=12, low=30, unknown=2),
-        ScanSummary(manifest=images[1], status=ScanStatus.DONE),
-        ScanSummary(manifest=images[2], status=ScanStatus.SCANNING),
+        ScanSummary(manifest_id=images[0].id, status=ScanStatus.DONE, critical=1, high=4, medium=12, low=30, unknown=2),
+        ScanSummary(manifest_id=images[1].id, status=ScanStatus.DONE),
+        ScanSummary(manifest_id=images[2].id, status=ScanStatus.SCANNING),
     ])
 
 
@@ -150,7 +152,7 @@ def keeping_updated_at() -> Iterator[None]:
         field.auto_now = True  # type: ignore[attr-defined]
 
 
-def add_tags(repository: Repository, count: int, images: list[Manifest], indexes: list[Manifest],
+def add_tags(repository: Repository, count: int, images: list[ManifestRow], indexes: list[ManifestRow],
              rng: random.Random) -> None:
     now = timezone.now()
     two_years = 2 * 365 * 24 * 3600
@@ -161,7 +163,7 @@ def add_tags(repository: Repository, count: int, images: list[Manifest], indexes
                 manifest = rng.choice(indexes) if rng.random() < 0.1 else rng.choice(images)
                 expires_at = now + timedelta(days=rng.randrange(1, 90)) if rng.random() < 0.02 else None
                 updated_at = now - timedelta(seconds=rng.randrange(two_years), microseconds=rng.randrange(10**6))
-                batch.append(Tag(repository=repository, name=tag_name(i), manifest=manifest,
+                batch.append(Tag(repository=repository, name=tag_name(i), manifest_id=manifest.id,
                                  updated_at=updated_at, expires_at=expires_at))
             # One transaction per batch: the server's own writes wait at most one batch for SQLite's lock.
             with transaction.atomic():
