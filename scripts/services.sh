@@ -12,6 +12,7 @@ command -v podman >/dev/null || need+=(podman)
 command -v buildah >/dev/null || need+=(buildah)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v chromium >/dev/null || need+=(chromium)   # the browser tests drive it through Playwright
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)   # the proxy in front of two web nodes
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${need[*]}" >&2
@@ -52,5 +53,6 @@ if [ "${CI:-}" = "true" ]; then
   for tool in pg_ctlcluster redis-server podman buildah skopeo chromium; do
     command -v "$tool" >/dev/null || { echo "CI needs $tool" >&2; exit 1; }
   done
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "CI needs nginx" >&2; exit 1; }
 fi
 echo "export WHARF_STARTED_SERVICES='${started[*]}'"
