@@ -3,8 +3,10 @@
 # when Debian's docker-registry (the CNCF distribution registry) is installed, against it in the same run.
 # Extra arguments go to regbench.py (e.g. `make bench ARGS="--only a,b --repeat 1"`). Then what each credential
 # costs, normal requests beside 2,000 idle connections (SKIP_IDLEBENCH=1 skips it), a web worker's memory
-# around a 1 GiB blob (SKIP_MEMPROBE=1 skips it) and the tags page and API at 100,000 tags (SKIP_TAGSBENCH=1
-# skips it).
+# around a 1 GiB blob (SKIP_MEMPROBE=1 skips it), the tags page and API at 100,000 tags (SKIP_TAGSBENCH=1
+# skips it), then the scaled-out shape: Wharf and distribution on the same S3 API server (scripts/bench-s3.sh;
+# SKIP_S3BENCH=1) and manifest GETs on one node against two behind nginx, on PostgreSQL (bench/nodesbench.py;
+# SKIP_NODESBENCH=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -79,4 +81,16 @@ if [ -z "${SKIP_TAGSBENCH:-}" ]; then
   .venv/bin/python bench/seed_tags.py --user regbench --json "$work/tags-seed.json"
   python3 bench/tagsbench.py --url "http://127.0.0.1:$WHARF_PORT" --user regbench --password "$password" \
       --seed "$work/tags-seed.json" --json "$ROOT/bench/results/tagsbench-$stamp.json"
+fi
+
+if [ -z "${SKIP_S3BENCH:-}" ]; then
+  REGBENCH=$REGBENCH scripts/bench-s3.sh "$@"
+fi
+
+if [ -z "${SKIP_NODESBENCH:-}" ]; then
+  (
+    eval "$(scripts/services.sh)"
+    .venv/bin/python bench/nodesbench.py --regbench "$REGBENCH" --json-prefix "$ROOT/bench/results/nodes-$stamp" \
+        -- "$@"
+  )
 fi
