@@ -69,7 +69,7 @@ def test_a_random_path_adds_no_label_value(client, alice):  # type: ignore[no-un
     assert "/v2/<path>" in routes and MANIFESTS in routes
     assert routes <= {"/v2/", "/v2/auth", "/v2/_catalog", "/v2/<name>/tags/list", MANIFESTS,
                       "/v2/<name>/blobs/uploads/", "/v2/<name>/blobs/uploads/<upload_id>", BLOBS,
-                      "/v2/<name>/referrers/<digest>", "/v2/<path>"}
+                      "/v2/<name>/referrers/<digest>", "/v2/<path>", "unmatched"}   # unmatched: refused before routing
     assert 'method="other"' in text and "BREW" not in text
 
 
