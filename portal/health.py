@@ -4,7 +4,7 @@ Both are for load balancers and orchestrators: no authentication, no session, no
 on the registry's middleware-free handler (portal/handlers.py), so a node whose database is gone still answers
 /healthz at once and /readyz with the JSON naming what failed.
 
-/readyz runs its three checks at once, each in a thread of its own with WHARF_READY_TIMEOUT seconds to answer: a
+/readyz runs its three checks at once, each in a daemon thread of its own with WHARF_READY_TIMEOUT seconds to answer: a
 database host that drops packets costs the probe that long, not a TCP timeout. A check still hanging from an
 earlier probe is waited on again rather than started twice, so a dead dependency holds at most one thread per
 check. What failed is named in the answer by its exception's class only (an address or a path is for the log).
@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 PROBE = b"ready"
 NO_STORE = {"Cache-Control": "no-store"}
 
-_executor = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readyz")
 _running: dict[str, Future[tuple[str, float]]] = {}
 _lock = threading.Lock()
 
@@ -123,9 +122,19 @@ def _start(name: str, check: Callable[[float], str], timeout: float) -> Future[t
     running = _running.get(name)
     if running is not None and not running.done():
         return running   # still hanging from an earlier probe: wait on it again
-    future = _executor.submit(_timed, check, timeout)
+    future: Future[tuple[str, float]] = Future()
+    future.set_running_or_notify_cancel()
+    # A daemon thread: one hanging on a dead host must not hold up the worker's exit.
+    threading.Thread(target=_run, args=(future, check, timeout), name=f"readyz-{name}", daemon=True).start()
     _running[name] = future
     return future
+
+
+def _run(future: Future[tuple[str, float]], check: Callable[[float], str], timeout: float) -> None:
+    try:
+        future.set_result(_timed(check, timeout))
+    except BaseException as exc:   # noqa: BLE001 (handed to the waiting probe, which reports it)
+        future.set_exception(exc)
 
 
 def _timed(check: Callable[[float], str], timeout: float) -> tuple[str, float]:
