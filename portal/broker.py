@@ -119,3 +119,81 @@ def enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
         log.error("could not enqueue %s: %r", getattr(task, "name", task), exc)
         return False
     return True
+
+
+# --- Looking at the broker from outside: /readyz and /metrics ---------------------------------------------
+
+# Celery's queues (settings.CELERY_TASK_DEFAULT_QUEUE and the workers' -Q lists).
+QUEUES = ("default", "builds", "scans")
+# kombu's Redis transport keeps a queue's messages sent with a priority in lists named after it: the plain
+# name holds priority 0 (and messages sent without one), `<name>\x06\x16<step>` the others.
+REDIS_PRIORITY_STEPS = (3, 6, 9)
+REDIS_PRIORITY_SEP = "\x06\x16"
+_redis_clients: dict[tuple[str, float], Any] = {}
+
+
+def is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://"))
+
+
+def redis_client(url: str, timeout: float) -> Any:
+    """One client (and connection pool) per URL and timeout, shared by the threads of this process."""
+    client = _redis_clients.get((url, timeout))
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        _redis_clients[(url, timeout)] = client
+    return client
+
+
+def _folder() -> Path:
+    from django.conf import settings
+
+    return Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"]))
+
+
+def check(timeout: float) -> str:
+    """Raise if the broker does not answer; else say what was checked. Redis: PING. The embedded broker:
+    a file is written into its queue folder and removed (a name the reader never takes)."""
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    if is_redis(url):
+        redis_client(url, timeout).ping()
+        return "redis ping"
+    if url == "filesystem://":
+        probe = _folder() / f"readyz-{os.getpid()}-{uuid.uuid4().hex}.probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        return "folder writable"
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=timeout) as connection:
+        connection.ensure_connection(max_retries=1, timeout=timeout)
+    return "connected"
+
+
+def queue_lengths(timeout: float) -> dict[str, int]:
+    """Messages waiting in each of QUEUES (Redis LLEN; the embedded broker's files); {} for other brokers."""
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    if is_redis(url):
+        pipe = redis_client(url, timeout).pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.llen(queue)
+            for step in REDIS_PRIORITY_STEPS:
+                pipe.llen(f"{queue}{REDIS_PRIORITY_SEP}{step}")
+        counts = pipe.execute()
+        per_queue = len(REDIS_PRIORITY_STEPS) + 1
+        return {queue: sum(counts[i * per_queue:(i + 1) * per_queue]) for i, queue in enumerate(QUEUES)}
+    if url == "filesystem://":
+        lengths = dict.fromkeys(QUEUES, 0)
+        with os.scandir(_folder()) as entries:
+            for entry in entries:
+                queue = entry.name.partition(".")[2].removesuffix(".msg")
+                if queue in lengths and entry.name.endswith(".msg"):
+                    lengths[queue] += 1
+        return lengths
+    return {}

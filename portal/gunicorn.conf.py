@@ -3,6 +3,10 @@
 import multiprocessing
 import os
 import resource
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "portal.gunicorn_worker.PlainHTTPWorker"
@@ -46,3 +50,57 @@ def _open_files_for(connections: int) -> int:
 
 
 worker_connections = _open_files_for(worker_connections)
+
+
+# --- Metrics: prometheus-client's multiprocess mode -------------------------------------------------------
+# Each worker keeps its counters in files under PROMETHEUS_MULTIPROC_DIR and /metrics sums them (portal/scrape.py).
+# The folder must be empty when the server starts (values of an earlier run would be added in): an operator's
+# folder is emptied, else a fresh one is made (and removed at exit). Set in on_starting, before any worker is
+# forked and imports prometheus-client, which reads the variable at import.
+_made_metrics_dir: str | None = None
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    global _made_metrics_dir
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        folder = Path(configured)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink(missing_ok=True)
+    else:
+        _made_metrics_dir = tempfile.mkdtemp(prefix="wharf-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_metrics_dir
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    # A dead worker's live gauges leave the sums; its counters stay counted (they are totals).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    if _made_metrics_dir:
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)
+
+
+# --- WHARF_LOG_FORMAT=json: gunicorn's own lines (errors, the access log) as JSON objects too -------------
+if os.environ.get("WHARF_LOG_FORMAT", "").strip().lower() == "json":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # portal.logs, before the app is loaded
+    _access_handler = ({"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+                       if accesslog == "-" else {"class": "logging.FileHandler", "formatter": "json",
+                                                 "filename": accesslog or os.devnull})
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "portal.logs.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+                     "access": _access_handler},
+        "loggers": {
+            "gunicorn.error": {"level": loglevel.upper(), "handlers": ["console"], "propagate": False},
+            # A logconfig turns gunicorn's access log on: it stays off unless WEB_ACCESS_LOG asks for it.
+            "gunicorn.access": {"level": "INFO" if accesslog else "CRITICAL",
+                                "handlers": ["access"] if accesslog else [], "propagate": False},
+        },
+    }

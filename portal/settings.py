@@ -276,10 +276,20 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
+# --- Operations -----------------------------------------------------------------------------------------
+# How long each of /readyz's checks (database, broker, storage) may take before it counts as failed.
+WHARF_READY_TIMEOUT = float(env_str("WHARF_READY_TIMEOUT", "2"))
+# Set: /metrics answers only `Authorization: Bearer <this>`. Unset: /metrics is open (like /healthz).
+WHARF_METRICS_TOKEN = env_str("WHARF_METRICS_TOKEN", "")
+# "json": every log line is one JSON object (portal/logs.py); anything else: plain text lines.
+WHARF_LOG_FORMAT = env_str("WHARF_LOG_FORMAT", "text").strip().lower()
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "portal.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             **({"formatter": "json"} if WHARF_LOG_FORMAT == "json" else {})}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }

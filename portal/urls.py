@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portal import health, scrape
+
 urlpatterns = [
+    # On the middleware-free handler (portal/handlers.py), like /v2/.
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("metrics", scrape.metrics_view),
     path("", include("registry_api.urls")),
     path("api/v1/", include("portal.api.urls")),
     path("admin/", admin.site.urls),

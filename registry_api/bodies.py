@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 
 from django.http import HttpRequest
 
+from portal import metrics
 from registry_api.errors import SizeInvalid
 
 CHUNK_SIZE = 1 << 20
@@ -46,7 +47,16 @@ class RequestBody:
 
     def chunks(self) -> Iterator[bytes | memoryview]:
         """The body in pieces. A piece may be a view of a reused buffer: it stays valid until RING_SIZE - 1
-        more pieces have been taken."""
+        more pieces have been taken. What arrives counts as pushed (/metrics), once per body."""
+        received = 0
+        try:
+            for piece in self._pieces():
+                received += len(piece)
+                yield piece
+        finally:
+            metrics.pushed(received)
+
+    def _pieces(self) -> Iterator[bytes | memoryview]:
         if self._direct is not None:
             yield from _direct_chunks(*self._direct)
             return
