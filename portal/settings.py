@@ -245,6 +245,8 @@ WHARF_MAX_BLOB_BYTES = env_int("WHARF_MAX_BLOB_BYTES", 20 << 30)
 WHARF_TAGS_PAGE_MAX = env_int("WHARF_TAGS_PAGE_MAX", 10_000)
 # How long tag moves and deletions stay in a tag's history (and can be restored from).
 WHARF_TAG_HISTORY_DAYS = env_int("WHARF_TAG_HISTORY_DAYS", 14)
+# Garbage collection removes only what has been unreferenced (or uploaded without a manifest) this long.
+WHARF_GC_GRACE_SECONDS = env_int("WHARF_GC_GRACE_SECONDS", 3600)
 
 # --- Celery ---------------------------------------------------------------------------------------------
 _broker_dir = DATA_DIR / "broker"
@@ -273,6 +275,7 @@ CELERY_BEAT_SCHEDULE = {
     "checkpoint-sqlite": {"task": "registry_api.tasks.checkpoint_sqlite", "schedule": 30.0},
     "expire-tags": {"task": "portal.repositories.tasks.expire_tags", "schedule": 60.0},
     "prune-tag-history": {"task": "registry_api.tasks.prune_tag_history", "schedule": 3600.0},
+    "collect-garbage": {"task": "registry_api.tasks.collect_garbage", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

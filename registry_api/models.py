@@ -143,3 +143,30 @@ class Upload(models.Model):
     @property
     def storage_key(self) -> str:
         return upload_key(self.id)
+
+
+class GcRun(models.Model):
+    """One garbage-collection run (registry_api/services/gc.py): what it removed, or would have (dry run)."""
+
+    dry_run = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    manifests_removed = models.IntegerField(default=0)
+    links_removed = models.IntegerField(default=0)
+    blobs_removed = models.IntegerField(default=0)
+    objects_removed = models.IntegerField(default=0)   # storage objects that had no row (debris)
+    bytes_freed = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return None if self.finished_at is None else (self.finished_at - self.started_at).total_seconds()
+
+
+class GcOrphan(models.Model):
+    """A storage object that had no row when a run saw it: removed by a run that finds it still orphaned a
+    grace period later (the storage protocol has no modification times, so the first sighting is the age)."""
+
+    key = models.CharField(max_length=400, unique=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -126,11 +127,14 @@ def _sql() -> dict[str, str]:
                    f"THEN {tag}.expires_at END",
         "tag_event": f"INSERT INTO {TagEvent._meta.db_table} (repository_id, tag, kind, digest, previous_digest, "
                      "previous_expires_at, actor_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        # The update never happens (WHERE false) but takes the existing row's lock, so that garbage collection
+        # cannot remove it under the link inserted next; one it removed meanwhile is inserted anew instead.
         "add_blob": f"INSERT INTO {blob} (digest, size, created_at) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (digest) DO NOTHING",
+                    "ON CONFLICT (digest) DO UPDATE SET size = excluded.size WHERE false",
+        # A link uploaded again is young again: garbage collection's grace period counts from the last upload.
         "link_blob": f"INSERT INTO {link} (repository_id, blob_id, created_at) "
                      f"SELECT %s, id, %s FROM {blob} WHERE digest = %s "
-                     "ON CONFLICT (repository_id, blob_id) DO NOTHING",
+                     "ON CONFLICT (repository_id, blob_id) DO UPDATE SET created_at = excluded.created_at",
     }
 
 
@@ -204,17 +208,22 @@ def grow_upload(upload: UploadRow, new_size: int) -> bool:
         return _run("grow_upload", [new_size, _now(), _uuid(upload.id), upload.size]) == 1
 
 
-def commit_blob(upload: UploadRow, digest: str, size: int) -> bool:
+def commit_blob(upload: UploadRow, digest: str, size: int, check: Callable[[], None] | None = None) -> bool:
     """End the session and link the verified blob into its repository, in one transaction.
 
     The session is claimed by deleting it at the length that was verified, so two requests finishing
-    one session cannot both succeed; returns False for the loser (nothing is changed then).
+    one session cannot both succeed; returns False for the loser (nothing is changed then). `check` runs
+    once the blob's row is held (inserted or locked) and may raise to undo everything: garbage collection
+    removes a blob's bytes only while no such row exists (services/gc.py), so a check of the bytes here
+    cannot be overtaken.
     """
     now = _now()
     with write_transaction():
         if _run("claim_upload", [_uuid(upload.id), upload.size]) != 1:
             return False
         _run("add_blob", [digest, size, now])
+        if check is not None:
+            check()
         _run("link_blob", [upload.repository.pk, now, digest])
     return True
 
@@ -233,22 +242,36 @@ def _rows_by_digest(table_sql: str, repository: Repository, digests: set[str]) -
         return {row[1]: row for row in cursor.fetchall()}
 
 
+def _key_share(alias: str) -> str:
+    """A PostgreSQL row lock, held to the end of the caller's transaction, on the links and manifests a push
+    is about to reference: garbage collection locks what it removes FOR UPDATE SKIP LOCKED, so it passes
+    over these, and a push that finds one already taken waits, then sees it gone (MANIFEST_BLOB_UNKNOWN)
+    rather than reference a removed row. KEY SHARE is the weakest lock and blocks no other push. (SQLite's
+    write transactions are serial: a collection batch and a push never interleave there.)"""
+    return f" FOR KEY SHARE OF {alias}" if connection.vendor == "postgresql" else ""
+
+
 def linked_blob_ids(repository: Repository, digests: set[str]) -> dict[str, int]:
-    """digest → blob id, for the digests among `digests` that the repository links."""
+    """digest → blob id, for the digests among `digests` that the repository links (locked, see _key_share)."""
     blob, link = Blob._meta.db_table, BlobLink._meta.db_table
     return _ids(f"SELECT b.id, b.digest FROM {blob} b JOIN {link} l ON l.blob_id = b.id "
-                "WHERE l.repository_id = %s AND b.digest IN ({})", repository, digests)
+                "WHERE l.repository_id = %s AND b.digest IN ({})" + _key_share("l"), repository, digests)
 
 
 def manifest_refs(repository: Repository, digests: set[str]) -> dict[str, tuple[int, str]]:
-    """digest → (manifest id, media type), for the digests among `digests` that the repository holds."""
+    """digest → (manifest id, media type), for the digests among `digests` that the repository holds
+    (locked, see _key_share)."""
     rows = _rows_by_digest(f"SELECT id, digest, media_type FROM {Manifest._meta.db_table} "
-                           "WHERE repository_id = %s AND digest IN ({})", repository, digests)
+                           "WHERE repository_id = %s AND digest IN ({})" + _key_share(Manifest._meta.db_table),
+                           repository, digests)
     return {digest: (int(row[0]), str(row[2])) for digest, row in rows.items()}
 
 
 def manifest_id(repository: Repository, digest: str) -> int | None:
-    row = _one("manifest_id", [repository.pk, digest])
+    """The manifest's id (locked, see _key_share: a tag is about to point at it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql()["manifest_id"] + _key_share(Manifest._meta.db_table), [repository.pk, digest])
+        row = cursor.fetchone()
     return None if row is None else int(row[0])
 
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from registry_api import services
-from registry_api.services import tags
+from registry_api.services import gc, tags
 
 
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
@@ -36,3 +36,10 @@ def checkpoint_sqlite() -> str:
 def prune_tag_history() -> int:
     """Forget tag history older than WHARF_TAG_HISTORY_DAYS."""
     return tags.prune_tag_history(timezone.now() - timedelta(days=settings.WHARF_TAG_HISTORY_DAYS))
+
+
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1860, ignore_result=True)
+def collect_garbage() -> int:
+    """Remove unreferenced manifests, links, blobs and storage debris (services/gc.py); a second run at once
+    only finds less to do, and one stopped half-way leaves nothing half-removed."""
+    return gc.run().blobs_removed

@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal.api import docs, logs, manifests, organizations, repositories, robots, stars, tags, teams, user
+from portal.api import docs, gc, logs, manifests, organizations, repositories, robots, stars, tags, teams, user
 from portal.api.base import not_found
 from portal.security import relaxed_for_api_docs
 
@@ -57,6 +57,8 @@ urlpatterns = [
     path("user/tokens/", user.TokenList.as_view()),
     path("user/starred/", stars.StarredList.as_view()),
     re_path(r"^user/tokens/(?P<token_id>[0-9]{1,18})/$", user.TokenDetail.as_view()),
+
+    path("superuser/gc/runs/", gc.GcRuns.as_view()),
 
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", relaxed_for_api_docs(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),

@@ -10,7 +10,7 @@ from django.http.response import HttpResponseBase
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from portal.web.views import accounts, dashboard, organizations, repositories, settings, tags
+from portal.web.views import accounts, dashboard, organizations, repositories, settings, superuser, tags
 
 REPOSITORY = r"(?P<full_name>[a-z0-9][a-z0-9._/-]*?)"
 # A digest never holds "/", and a repository name never holds ":", so the two cannot be confused.
@@ -40,6 +40,7 @@ urlpatterns = [
     path("settings/password/", accounts.PasswordChangeView.as_view(), name="password_change"),
     path("settings/github/disconnect/", settings.github_disconnect, name="github_disconnect"),
     path("settings/robots/", settings.user_robots, name="user_robots"),
+    path("superuser/gc/", superuser.gc_runs, name="gc_runs"),
     path("organizations/new/", organizations.organization_new, name="organization_new"),
     path("organization/<str:name>/", organizations.organization, name="organization"),
     path("organization/<str:name>/teams/", organizations.teams, name="organization_teams"),

@@ -28,6 +28,7 @@ from registry_api.errors import (
     RangeInvalid,
     StorageFull,
     TooManyRequests,
+    Unavailable,
 )
 from registry_api.gate import Principal, gate
 from registry_api.models import Blob, BlobLink, Upload
@@ -78,7 +79,9 @@ def mount_blob(repository: RepositoryRow, digest: str, source: RepositoryRow) ->
     blob = Blob.objects.filter(digest=digest, links__repository_id=source.pk).first()
     if blob is None:
         return None
-    BlobLink.objects.get_or_create(repository_id=repository.pk, blob=blob)
+    link, created = BlobLink.objects.get_or_create(repository_id=repository.pk, blob=blob)
+    if not created:   # young again, as an upload makes it (garbage collection's grace counts from here)
+        BlobLink.objects.filter(pk=link.pk).update(created_at=timezone.now())
     return BlobRow(blob.digest, blob.size)
 
 
@@ -251,11 +254,25 @@ def finish_upload(upload: UploadRow, digest: str, body: RequestBody,
             raise _storage_error(exc, body) from exc
         hashing.forget(upload.id)
         # The row still says the length committed before this request: that is what the claim matches.
-        if not queries.commit_blob(upload, digest, writer.size):
+        try:
+            committed = queries.commit_blob(upload, digest, writer.size, lambda: _check_in_place(digest, writer.size))
+        except Unavailable:
+            writer.close()
+            cancel_upload(upload)
+            raise
+        if not committed:
             raise BlobUploadInvalid("the upload was changed by another request")
     finally:
         writer.close()
     return BlobRow(digest, writer.size)
+
+
+def _check_in_place(digest: str, size: int) -> None:
+    """The blob's bytes are where its row will say. They may not be: `move` keeps bytes already at the key and
+    drops the upload's, and garbage collection may have removed those old bytes since (a blob re-uploaded at
+    the moment it is collected). Then this upload is lost and the client must send it again."""
+    if storage.backend().size(storage.blob_key(digest)) != size:
+        raise Unavailable("the blob was being removed as garbage at that moment; upload it again")
 
 
 def upload_blob(repository: RepositoryRow, digest: str, body: RequestBody, owner: str = "") -> BlobRow:

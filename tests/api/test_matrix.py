@@ -87,6 +87,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     # alice's token: only she may revoke it; to every other person it does not exist.
     ("delete", "/api/v1/user/tokens/{token_id}/", None, "401 404 404 404 404 404 404 204 403 403"),
     ("get", "/api/v1/user/starred/", None, "401" + " 200" * 7 + " 403 200"),
+    ("get", "/api/v1/superuser/gc/runs/", None, "401" + " 404" * 9),   # superusers only (tests/api/test_gc_runs.py)
 ]
 
 
