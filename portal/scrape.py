@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from portal import broker, metrics
-from registry_api.models import Upload
+from registry_api.models import GcRun, Upload
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,29 @@ class ScrapeTime:
             for queue, length in lengths.items():
                 family.add_metric([queue], length)
             yield family
+        try:
+            last = GcRun.objects.filter(dry_run=False, finished_at__isnull=False).order_by("-started_at").first()
+        except Exception:   # noqa: BLE001
+            log.warning("metrics: could not read the last garbage collection", exc_info=True)
+        else:
+            yield from _last_gc(last)
         yield from metrics.scraped()
+
+
+def _last_gc(run: GcRun | None) -> Iterable[Metric]:
+    """The last finished garbage collection, from its record: runs happen in Celery workers on other hosts,
+    whose own counters no web node can see."""
+    if run is None or run.finished_at is None:
+        return
+    readings = (("finished_timestamp_seconds", "When it finished (Unix time).", run.finished_at.timestamp()),
+                ("duration_seconds", "How long it ran.", run.duration_seconds or 0.0),
+                ("manifests_removed", "Manifests it removed.", run.manifests_removed),
+                ("blobs_removed", "Blobs it removed.", run.blobs_removed),
+                ("bytes_freed", "Bytes it freed in storage.", run.bytes_freed),
+                ("failed", "1 when it ended with an error.", 1 if run.error else 0))
+    for name, help_text, value in readings:
+        yield GaugeMetricFamily(f"wharf_gc_last_run_{name}", f"The last garbage collection: {help_text}",
+                                value=float(value))
 
 
 _scrape_time = ScrapeTime()

@@ -40,6 +40,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from portal import metrics
 from portal.db import write_transaction
 from registry_api import storage
 from registry_api.models import Blob, BlobLink, GcOrphan, GcRun, Manifest, Tag, TagEvent, Upload
@@ -92,6 +93,8 @@ def _finish(record: GcRun, result: GcResult) -> None:
     record.objects_removed, record.bytes_freed = result.objects, result.bytes_freed
     with write_transaction():
         record.save()
+    metrics.observe_gc(dry_run=record.dry_run, blobs_removed=result.blobs, manifests_removed=result.manifests,
+                       bytes_freed=result.bytes_freed, seconds=record.duration_seconds or 0.0)
 
 
 def collect(grace: timedelta, result: GcResult, dry_run: bool = False) -> GcResult:

@@ -118,3 +118,19 @@ def test_gc_results_reach_the_scrape(client):  # type: ignore[no-untyped-def]
     assert sample("wharf_gc_freed_bytes_total") == freed + 4096   # a dry run frees nothing
     assert 'wharf_gc_runs_total{dry_run="true"}' in text
     assert "wharf_gc_last_run_freed_bytes 4096.0" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_garbage_collection_run_is_counted_and_its_record_read_at_the_scrape(client):  # type: ignore[no-untyped-def]
+    from registry_api.services import gc
+
+    runs = sample("wharf_gc_runs_total", dry_run="false")
+
+    record = gc.run(grace_seconds=0)   # nothing to collect in an empty registry; the run is still one
+    text = scrape(client)
+
+    assert sample("wharf_gc_runs_total", dry_run="false") == runs + 1
+    readings = dict(line.split(" ", 1) for line in text.splitlines() if line.startswith("wharf_gc_last_run_"))
+    assert float(readings["wharf_gc_last_run_finished_timestamp_seconds"]) == record.finished_at.timestamp()
+    assert "wharf_gc_last_run_failed 0.0" in text
+    assert "wharf_gc_last_run_bytes_freed 0.0" in text
