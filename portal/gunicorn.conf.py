@@ -46,3 +46,12 @@ def _open_files_for(connections: int) -> int:
 
 
 worker_connections = _open_files_for(worker_connections)
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """A worker stopping gracefully (SIGTERM to gunicorn, a restart, max_requests) writes the pull entries of
+    the audit log it still holds (portal/audit): they are batched per process. This runs in the worker, after
+    its last request; SIGKILL gives no such chance."""
+    from portal import audit
+
+    audit.flush()
