@@ -29,8 +29,8 @@ def celery_options(command: list[str]) -> dict[str, str]:
 
 
 def read_by(name: str) -> list[str]:
-    """The files that read the environment variable `name` (through portal.env or os.environ)."""
-    pattern = re.compile(rf"""(?:env_\w+|os\.environ\.get)\(\s*["']{re.escape(name)}["']""")
+    """The files that name the environment variable `name` (both read nothing else from the environment)."""
+    pattern = re.compile(rf"""["']{re.escape(name)}["']""")
     return [label for label, path in READERS.items() if pattern.search(path.read_text())]
 
 
