@@ -12,6 +12,7 @@ command -v podman >/dev/null || need+=(podman)
 command -v buildah >/dev/null || need+=(buildah)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v chromium >/dev/null || need+=(chromium)   # the browser tests drive it through Playwright
+command -v nginx >/dev/null || need+=(nginx)         # the proxy in front of two web nodes (tests/clients/test_two_nodes.py)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${need[*]}" >&2
@@ -49,7 +50,7 @@ fi
 
 # CI runs the whole suite on the real services; a machine that cannot provide them is a failure there.
 if [ "${CI:-}" = "true" ]; then
-  for tool in pg_ctlcluster redis-server podman buildah skopeo chromium; do
+  for tool in pg_ctlcluster redis-server podman buildah skopeo chromium nginx; do
     command -v "$tool" >/dev/null || { echo "CI needs $tool" >&2; exit 1; }
   done
 fi
