@@ -29,7 +29,7 @@ def celery_options(command: list[str]) -> dict[str, str]:
 
 
 def read_by(name: str) -> list[str]:
-    """The files that name the environment variable `name` (both read nothing else from the environment)."""
+    """Which of the two files where Wharf reads its environment name the variable `name`."""
     pattern = re.compile(rf"""["']{re.escape(name)}["']""")
     return [label for label, path in READERS.items() if pattern.search(path.read_text())]
 
