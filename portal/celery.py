@@ -13,7 +13,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-
 # WHARF_LOG_FORMAT=json: the worker and beat log through Django's LOGGING (JSON lines, portal/logs.py) instead
 # of Celery's own format. Only then: a receiver of setup_logging stops Celery from configuring logging at all.
 if os.environ.get("WHARF_LOG_FORMAT", "").strip().lower() == "json":
@@ -25,3 +24,11 @@ if os.environ.get("WHARF_LOG_FORMAT", "").strip().lower() == "json":
         from django.conf import settings
 
         logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.worker_process_shutdown.connect
+def _flush_audit(**_: object) -> None:
+    """A pool process ends with os._exit, which skips atexit: write the audit entries it batched first."""
+    from portal import audit
+
+    audit.flush()

@@ -104,3 +104,12 @@ if os.environ.get("WHARF_LOG_FORMAT", "").strip().lower() == "json":
                                 "handlers": ["access"] if accesslog else [], "propagate": False},
         },
     }
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """A worker stopping gracefully (SIGTERM to gunicorn, a restart, max_requests) writes the pull entries of
+    the audit log it still holds (portal/audit): they are batched per process. This runs in the worker, after
+    its last request; SIGKILL gives no such chance."""
+    from portal import audit
+
+    audit.flush()

@@ -1,7 +1,8 @@
 """Wharf settings: everything comes from the environment, with working local defaults.
 
 The embedded default keeps all state in DATA_DIR (SQLite, blobs, signing keys, broker files); setting
-DATABASE_URL, REDIS_URL/CELERY_BROKER_URL and the storage variables moves each part out to a server.
+DATABASE_URL, REDIS_URL/CELERY_BROKER_URL and the storage variables moves each part out to a server, and
+SECRET_KEY and WHARF_TOKEN_KEY give every node the same keys (README, "Scaled out").
 """
 
 from __future__ import annotations
@@ -132,6 +133,13 @@ WHARF_SIGNUP = env_str("WHARF_SIGNUP", "open")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "wharf@localhost")
 
+# Sessions are rows in the database (Django's default engine), so any node serves any signed-in user. Wharf
+# itself caches nothing through Django's cache; whatever does (an installed app) shares Redis when REDIS_URL is
+# set, instead of one memory cache per process, which nodes would not share.
+if _redis_url := env_str("REDIS_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url,
+                          "KEY_PREFIX": "wharf"}}
+
 # --- GitHub login (social-auth) -------------------------------------------------------------------------
 SOCIAL_AUTH_GITHUB_KEY = env_str("GITHUB_CLIENT_ID", "")
 SOCIAL_AUTH_GITHUB_SECRET = env_str("GITHUB_CLIENT_SECRET", "")
@@ -229,7 +237,13 @@ WHARF_STORAGE = {
 # The token service's name (the JWT audience) and how long a registry token lives.
 WHARF_REGISTRY_SERVICE = env_str("WHARF_REGISTRY_SERVICE", "wharf")
 WHARF_TOKEN_TTL = env_int("WHARF_TOKEN_TTL", 300)
+# The RSA key that signs registry tokens: a PEM in WHARF_TOKEN_KEY (the same on every node when scaled out), or
+# the file at WHARF_TOKEN_KEY_PATH, generated there on first use (the embedded default). During a rotation the
+# previous key (its PEM, private or public half, or a file) still verifies the tokens it signed.
+WHARF_TOKEN_KEY = env_str("WHARF_TOKEN_KEY")
 WHARF_TOKEN_KEY_PATH = Path(env_str("WHARF_TOKEN_KEY_PATH", str(DATA_DIR / "keys" / "token-signing.pem")))
+WHARF_TOKEN_PREVIOUS_KEY = env_str("WHARF_TOKEN_PREVIOUS_KEY")
+WHARF_TOKEN_PREVIOUS_KEY_PATH = env_str("WHARF_TOKEN_PREVIOUS_KEY_PATH")
 WHARF_MAX_MANIFEST_BYTES = env_int("WHARF_MAX_MANIFEST_BYTES", 4 * 1024 * 1024)
 # An index lists at most this many manifests, and indexes nest at most this deep (an index of images is 1).
 WHARF_MAX_INDEX_ENTRIES = env_int("WHARF_MAX_INDEX_ENTRIES", 1000)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -32,19 +36,94 @@ class Claims:
         return any(t == type_ and n == name and (action in a or "*" in a) for t, n, a in self.access)
 
 
+@dataclass(frozen=True)
+class Keyring:
+    """The key that signs (current) and every key that verifies: the current one and, during a rotation, the
+    previous one. Tokens carry the signer's `kid`, so a check tries the one key that made it."""
+    private: Any
+    kid: str
+    public: dict[str, Any]          # kid -> public key, current first
+
+
+def _kid(public: Any) -> str:
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()[:16]
+
+
+def _pem(text: str) -> bytes:
+    # A PEM in one environment line (a .env file, a systemd Environment=) comes with its newlines as "\n".
+    return (text.replace("\\n", "\n") if "\n" not in text else text).encode()
+
+
+def _public(pem: bytes) -> Any:
+    """The public key of a PEM: the previous key may be handed over as its private or only its public half."""
+    if b"PRIVATE KEY" in pem:
+        return serialization.load_pem_private_key(pem, None).public_key()
+    return serialization.load_pem_public_key(pem)
+
+
 @cache
-def _keys(path: str) -> tuple[Any, Any]:
+def _keyring(key: str, key_path: str, previous: str, previous_path: str) -> Keyring:
     def generate() -> bytes:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
 
-    private = serialization.load_pem_private_key(write_once(settings.WHARF_TOKEN_KEY_PATH, generate), None)
-    return private, private.public_key()  # type: ignore[union-attr]
+    # WHARF_TOKEN_KEY (every node the same) wins over the file; the file is generated only for the embedded
+    # default, where one DATA_DIR serves every process.
+    pem = _pem(key) if key else write_once(Path(key_path), generate)
+    private = serialization.load_pem_private_key(pem, None)
+    kid = _kid(private.public_key())
+    public = {kid: private.public_key()}
+    previous_pem = _pem(previous) if previous else Path(previous_path).read_bytes() if previous_path else b""
+    if previous_pem:
+        old = _public(previous_pem)
+        public.setdefault(_kid(old), old)
+    return Keyring(private, kid, public)
+
+
+def keyring() -> Keyring:
+    return _keyring(settings.WHARF_TOKEN_KEY, str(settings.WHARF_TOKEN_KEY_PATH), settings.WHARF_TOKEN_PREVIOUS_KEY,
+                    str(settings.WHARF_TOKEN_PREVIOUS_KEY_PATH or ""))
 
 
 def keys() -> tuple[Any, Any]:
-    return _keys(str(settings.WHARF_TOKEN_KEY_PATH))
+    """The signing key and its public half."""
+    ring = keyring()
+    return ring.private, ring.public[ring.kid]
+
+
+def _sign(claims: dict[str, Any]) -> str:
+    ring = keyring()
+    return jwt.encode(claims, ring.private, algorithm=ALGORITHM, headers={"kid": ring.kid})
+
+
+def _kid_of(token: str) -> str | None:
+    """The `kid` of a token's header, unverified (it only picks the key to try). PyJWT's own reader decodes
+    and checks all three parts, which doubled the cost of a verification."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
+    except ValueError:
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def _decode(token: str, **options: Any) -> dict[str, Any]:
+    """The claims of a token signed by a key of the keyring: the one its `kid` names, or (a token from before
+    key ids, or a kid this node does not know) each key in turn."""
+    public = keyring().public
+    kid = _kid_of(token) if len(public) > 1 else None
+    candidates = [public[kid]] if kid in public else list(public.values())
+    error: jwt.PyJWTError = jwt.InvalidSignatureError("no key")
+    for candidate in candidates:
+        try:
+            return jwt.decode(token, candidate, algorithms=[ALGORITHM], issuer=ISSUER, **options)
+        except jwt.InvalidSignatureError as exc:
+            error = exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
+    raise InvalidToken(str(error))
 
 
 def issue(subject: str, access: list[dict[str, Any]], credential: str = "") -> tuple[str, int]:
@@ -53,7 +132,7 @@ def issue(subject: str, access: list[dict[str, Any]], credential: str = "") -> t
     ttl = settings.WHARF_TOKEN_TTL
     claims = {"iss": ISSUER, "sub": subject, "aud": settings.WHARF_REGISTRY_SERVICE, "iat": now, "nbf": now - 5,
               "exp": now + ttl, "jti": uuid.uuid4().hex, "access": access, "cred": credential}
-    return jwt.encode(claims, keys()[0], algorithm=ALGORITHM), ttl
+    return _sign(claims), ttl
 
 
 REFRESH_AUDIENCE_SUFFIX = ":refresh"
@@ -66,17 +145,13 @@ def issue_refresh(subject: str, credential: str) -> str:
     claims = {"iss": ISSUER, "sub": subject, "aud": settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
               "iat": now, "exp": now + settings.WHARF_REFRESH_TOKEN_TTL, "jti": uuid.uuid4().hex,
               "cred": credential}
-    return jwt.encode(claims, keys()[0], algorithm=ALGORITHM)
+    return _sign(claims)
 
 
 def verify_refresh(token: str) -> tuple[str, str]:
     """(subject, credential) of a refresh token this registry signed and that has not expired."""
-    try:
-        decoded = jwt.decode(token, keys()[1], algorithms=[ALGORITHM], issuer=ISSUER,
-                             audience=settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
-                             options={"require": ["exp", "sub", "aud", "iss", "cred"]})
-    except jwt.PyJWTError as exc:
-        raise InvalidToken(str(exc)) from None
+    decoded = _decode(token, audience=settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
+                      options={"require": ["exp", "sub", "aud", "iss", "cred"]})
     return str(decoded["sub"]), str(decoded["cred"])
 
 
@@ -98,9 +173,9 @@ def verify(token: str) -> Claims:
         if claims.expires_at > time.time():
             return claims
         raise InvalidToken("token expired")
+    decoded = _decode(token, audience=settings.WHARF_REGISTRY_SERVICE,
+                      options={"require": ["exp", "sub", "aud", "iss"]})
     try:
-        decoded = jwt.decode(token, keys()[1], algorithms=[ALGORITHM], audience=settings.WHARF_REGISTRY_SERVICE,
-                             issuer=ISSUER, options={"require": ["exp", "sub", "aud", "iss"]})
         access = tuple(
             (str(entry["type"]), str(entry["name"]), frozenset(str(a) for a in entry.get("actions", [])))
             for entry in decoded.get("access", [])

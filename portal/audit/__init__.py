@@ -94,10 +94,15 @@ def _write(rows: list[list[Any]]) -> None:
 # read path (measured with SQLite: manifest GET p50 from 12 to 27 ms under 16 clients, as every pull queued
 # for the one writer). Pulls are collected per process and written each WHARF_AUDIT_FLUSH_SECONDS by one
 # thread in one transaction; a process killed outright loses at most that interval's pull entries, nothing
-# else (every other kind is written at once).
+# else (every other kind is written at once). A process stopped gracefully writes what it holds first: gunicorn
+# workers in their worker_exit hook (portal/gunicorn.conf.py), Celery's pool processes on
+# worker_process_shutdown (portal/celery.py), any other process at exit (atexit, below).
 
 _pending: list[list[Any]] = []
 _pending_lock = threading.Lock()
+# Held for a whole flush, so that the last one (at exit) waits for the flusher thread's write in progress
+# instead of exiting under it: a daemon thread is stopped wherever it stands.
+_flush_lock = threading.Lock()
 _flusher_pid = 0
 
 
@@ -135,18 +140,19 @@ def flush() -> int:
     """Write the entries waiting in this process; returns how many."""
     from django.db import connection
 
-    with _pending_lock:
-        rows = _pending[:]
-        _pending.clear()
-    if not rows:
-        return 0
-    try:
-        _write(rows)
-    except Exception:   # the database is away: say so, and keep serving (the entries are lost)
-        log.exception("could not write %d audit entries", len(rows))
-        connection.close()
-        return 0
-    return len(rows)
+    with _flush_lock:
+        with _pending_lock:
+            rows = _pending[:]
+            _pending.clear()
+        if not rows:
+            return 0
+        try:
+            _write(rows)
+        except Exception:   # the database is away: say so, and keep serving (the entries are lost)
+            log.exception("could not write %d audit entries", len(rows))
+            connection.close()
+            return 0
+        return len(rows)
 
 
 atexit.register(flush)

@@ -4,6 +4,7 @@ only the database, Redis and the bucket, and nginx alternating between them."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -37,6 +38,11 @@ class Node:
     port: int
     data_dir: Path
     process: subprocess.Popen[bytes]
+    access_log: Path
+
+    def requests(self, method: str) -> int:
+        """How many `method` requests this node has answered (its gunicorn access log)."""
+        return sum(f'"{method} ' in line for line in self.access_log.read_text().splitlines())
 
     @property
     def url(self) -> str:
@@ -113,41 +119,23 @@ def _wait_port(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-def _nginx_conf(work: Path, port: int, upstreams: list[int]) -> Path:
-    servers = "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in upstreams)
-    conf = work / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 1;
-daemon off;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {work}/body;
-  proxy_temp_path {work}/proxy;
-  fastcgi_temp_path {work}/fastcgi;
-  uwsgi_temp_path {work}/uwsgi;
-  scgi_temp_path {work}/scgi;
-  client_max_body_size 0;
-  proxy_request_buffering off;
-  proxy_buffering off;
-  proxy_http_version 1.1;
-  upstream wharf {{
-{servers}    keepalive 16;
-  }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://wharf;
-      proxy_set_header Host $http_host;
-      proxy_set_header Connection "";
-      proxy_next_upstream error timeout http_502;
-    }}
-  }}
-}}
-""")
-    return conf
+def _nginx_conf(work: Path, port: int, nodes: list[Node]) -> Path:
+    """deploy/nginx.conf as committed, with the compose service names replaced by the nodes' addresses."""
+    config = (ROOT / "deploy/nginx.conf").read_text()
+    upstreams = re.findall(r"server (web\d+):8000", config)
+    assert len(upstreams) == len(nodes), f"deploy/nginx.conf names {upstreams}"
+    for name, node in zip(upstreams, nodes, strict=True):
+        config = config.replace(f"server {name}:8000", f"server 127.0.0.1:{node.port}")
+    config = config.replace("listen 8000;", f"listen 127.0.0.1:{port};")
+    temp = work / "nginx"
+    temp.mkdir(mode=0o777)
+    os.chmod(temp, 0o777)   # nginx's workers may run as nobody
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    paths = "".join(f"    {kind}_temp_path {temp / kind};\n" for kind in kinds)
+    config = config.replace("http {\n", f"http {{\n    access_log {work / 'nginx-access.log'};\n{paths}", 1)
+    path = work / "nginx.conf"
+    path.write_text(f"pid {work / 'nginx.pid'};\nerror_log {work / 'nginx-error.log'};\n{config}")
+    return path
 
 
 @contextmanager
@@ -178,20 +166,23 @@ def cluster(work: Path, nodes: int = 2, database: str | None = None) -> Iterator
             "SECRET_KEY": secrets.token_urlsafe(50), "WHARF_TOKEN_KEY": _token_key(),
             "WHARF_STORAGE_BACKEND": "s3", "WHARF_S3_ENDPOINT_URL": s3_url, "WHARF_S3_BUCKET": BUCKET,
             "WHARF_S3_REGION": "us-east-1", "WHARF_S3_ADDRESSING_STYLE": "path", "WHARF_S3_PREFIX": "",
+            "WHARF_TRUSTED_PROXIES": "1",
         }
         started: list[Node] = []
         for i in range(nodes):
-            port, data_dir = free_port(), work / f"node{i + 1}"
+            port, data_dir, access_log = free_port(), work / f"node{i + 1}", work / f"node{i + 1}-access.log"
             data_dir.mkdir()
-            env = {**shared, "DATA_DIR": str(data_dir), "PORT": str(port)}
+            access_log.touch()
+            env = {**shared, "DATA_DIR": str(data_dir), "PORT": str(port), "WEB_ACCESS_LOG": str(access_log)}
             process = _start([sys.executable, "-m", "gunicorn", "-c", "portal/gunicorn.conf.py",
                               "portal.wsgi:application"], env, f"node{i + 1}")
             stack.callback(_stop, process)
-            started.append(Node(f"node{i + 1}", port, data_dir, process))
+            started.append(Node(f"node{i + 1}", port, data_dir, process, access_log))
         for node in started:
             wait_for_http(f"{node.url}/v2/")
-        conf = _nginx_conf(work, proxy_port, [node.port for node in started])
-        proxy = _start([NGINX, "-c", str(conf), "-p", str(work)], dict(os.environ), "nginx")
+        conf = _nginx_conf(work, proxy_port, started)
+        proxy = _start([NGINX, "-p", str(work), "-e", str(work / "nginx-error.log"), "-c", str(conf),
+                        "-g", "daemon off;"], dict(os.environ), "nginx")
         stack.callback(_stop, proxy)
         _wait_port(f"http://127.0.0.1:{proxy_port}/v2/")
         yield Cluster(s3_url, proxy_port, started, shared, [moto, proxy])

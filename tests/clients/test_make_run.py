@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.clients]
 STARTUP_SECONDS = 300
 # Variables that would move state out of DATA_DIR (or point at the suite's servers and settings).
 NOT_EMBEDDED = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY",
-                "WHARF_STORAGE_BACKEND", "WHARF_STORAGE_PATH", "WHARF_TOKEN_KEY_PATH", "WHARF_SITE_URL",
+                "WHARF_STORAGE_BACKEND", "WHARF_STORAGE_PATH", "WHARF_TOKEN_KEY", "WHARF_TOKEN_KEY_PATH",
+                "WHARF_TOKEN_PREVIOUS_KEY", "WHARF_TOKEN_PREVIOUS_KEY_PATH", "WHARF_SITE_URL",
                 "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS")
 
 
