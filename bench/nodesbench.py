@@ -23,9 +23,7 @@ import django  # noqa: E402
 
 django.setup()
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-
+from bench.scratchdb import create, drop  # noqa: E402
 from tests.clients.nodes import cluster  # noqa: E402
 
 
@@ -35,14 +33,7 @@ def main() -> None:
     parser.add_argument("--json-prefix", required=True, help="results go to PREFIX-one.json and PREFIX-two.json")
     parser.add_argument("regbench_args", nargs="*")
     args = parser.parse_args()
-    server = os.environ.get("DATABASE_URL", "")
-    if not server.startswith("postgres"):
-        sys.exit("nodesbench needs PostgreSQL: DATABASE_URL=postgresql://… (scripts/services.sh exports one)")
-    name = f"wharf_nodesbench_{secrets.token_hex(4)}"
-    base, _, _ = server.rpartition("/")
-    database = f"{base}/{name}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    database = create(os.environ.get("DATABASE_URL", ""), "nodesbench")
     try:
         env = {**os.environ, "DATABASE_URL": database}
         password = secrets.token_urlsafe(18)
@@ -57,8 +48,7 @@ def main() -> None:
                                 password, "--label", f"wharf-{label}-node", "--only", "c",
                                 "--json", f"{args.json_prefix}-{label}.json", *args.regbench_args], check=False)
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop(database)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 # around a 1 GiB blob (SKIP_MEMPROBE=1 skips it), the tags page and API at 100,000 tags (SKIP_TAGSBENCH=1
 # skips it), then the scaled-out shape: Wharf and distribution on the same S3 API server (scripts/bench-s3.sh;
 # SKIP_S3BENCH=1) and manifest GETs on one node against two behind nginx, on PostgreSQL (bench/nodesbench.py;
-# SKIP_NODESBENCH=1).
+# SKIP_NODESBENCH=1), and garbage collection over 100,000 blobs on PostgreSQL (bench/gcbench.py; SKIP_GCBENCH=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -92,5 +92,15 @@ if [ -z "${SKIP_NODESBENCH:-}" ]; then
     eval "$(scripts/services.sh)"
     .venv/bin/python bench/nodesbench.py --regbench "$REGBENCH" --json-prefix "$ROOT/bench/results/nodes-$stamp" \
         -- "$@"
+  )
+fi
+
+if [ -z "${SKIP_GCBENCH:-}" ]; then
+  (
+    eval "$(scripts/services.sh)"
+    scratch=$(.venv/bin/python bench/scratchdb.py create "$DATABASE_URL" gcbench)
+    gc_data=$(mktemp -d /tmp/wharf-gcbench.XXXXXX)
+    trap '.venv/bin/python bench/scratchdb.py drop "$scratch"; rm -rf "$gc_data"' EXIT
+    DATABASE_URL=$scratch DATA_DIR=$gc_data .venv/bin/python bench/gcbench.py --blobs "${GCBENCH_BLOBS:-100000}"
   )
 fi
