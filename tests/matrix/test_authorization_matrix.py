@@ -127,6 +127,12 @@ ROUTES = [
     Route("page", "GET", "/idp-launch/github/",                             "404  404 404  404  404  404  404  404  404  404"),
     Route("page", "GET", "/app-launch/github/",                             "404  404 404  404  404  404  404  404  404  404"),
     Route("page", "GET", "/admin/",                                         "302  302 302  302  302  302  302  302  302  302"),
+    # Garbage collection runs are for superusers (tests/web/test_gc_page.py); to everyone else the page does not exist.
+    Route("page", "GET", "/superuser/gc/",                                  "404  404 404  404  404  404  404  404  404  404"),
+    # Operations: open to whoever reaches them (WHARF_METRICS_TOKEN, unset here, closes /metrics); no session.
+    Route("api", "GET", "/healthz",                                         "200  200 200  200  200  200  200  200  200  200"),
+    Route("api", "GET", "/readyz",                                          "200  200 200  200  200  200  200  200  200  200"),
+    Route("api", "GET", "/metrics",                                         "200  200 200  200  200  200  200  200  200  200"),
 ]
 
 
