@@ -41,8 +41,8 @@ Limits. A holder that stalls for more than LEASE_SECONDS inside one S3 call (a p
 honours conditional writes (AWS S3 since 2024, recent MinIO, moto); one that ignores If-None-Match gives
 none. Locks of holders that died stay as tiny objects under `.locks/` (`walk` hides them). A multipart
 upload begun by a request that died before writing its first tail stays incomplete until `delete` aborts
-it (a bucket lifecycle rule AbortIncompleteMultipartUpload also cleans them). S3 allows 10,000 parts, so
-an upload sent in 8 MiB parts may reach about 78 GiB.
+it or the next writer of the key starts one (a bucket lifecycle rule AbortIncompleteMultipartUpload also
+cleans them). S3 allows 10,000 parts, so an upload sent in 8 MiB parts may reach about 78 GiB.
 """
 
 from __future__ import annotations
@@ -297,7 +297,9 @@ class S3Writer:
         self._wait()
         if not self._dirty:
             return
-        self._lease.keep(force=True)   # the tail is the commit: be sure this writer still holds the key
+        # The tail is the commit: this writer must still hold the key. A lease renewed less than a third of its
+        # life ago cannot have been taken over yet; an older one is renewed (or found lost) here.
+        self._lease.keep()
         self._store.put_tail(self._key, bytes(self._buffer), self._base, self._parts, self._upload)
         self._dirty = False
 
@@ -385,12 +387,9 @@ class S3Storage:
 
     @translated
     def move(self, src: str, dst: str) -> None:
-        self.seal(src)
+        size, leftover = self.seal(src)
         if self.head(dst) is None:
-            head = self.head(src)
-            if head is None:
-                raise FileNotFoundError(errno.ENOENT, f"no such key {src!r}")
-            if int(head["ContentLength"]) <= COPY_OBJECT_MAX:
+            if size <= COPY_OBJECT_MAX:
                 try:
                     self.client.copy_object(
                         Bucket=self.bucket, Key=self.full_key(dst), ContentType=OCTET, MetadataDirective="REPLACE",
@@ -399,18 +398,16 @@ class S3Storage:
                     if not _conflict(exc):   # a conflict: another move put the same bytes there first
                         raise
             else:
-                self._copy_large(src, dst, int(head["ContentLength"]))
-        self.delete(src)
+                self._copy_large(src, dst, size)
+        self.client.delete_object(Bucket=self.bucket, Key=self.full_key(src))
+        if leftover:
+            self._abort(self.full_key(src), leftover)
 
     @translated
     def delete(self, key: str) -> None:
         full = self.full_key(key)
         self.client.delete_object(Bucket=self.bucket, Key=full)
-        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=full)
-        for page in pages:
-            for upload in page.get("Uploads", []):
-                if upload["Key"] == full:
-                    self._abort(full, upload["UploadId"])
+        self._abort_all(full)
 
     def walk(self, prefix: str = "") -> Iterator[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
@@ -454,6 +451,9 @@ class S3Storage:
         self.client.put_object(Bucket=self.bucket, Key=self.full_key(key), Body=data, ContentType=OCTET, Metadata=meta)
 
     def create_upload(self, key: str) -> str:
+        """A new multipart upload for `key`. The caller holds the lease and its tail names no upload, so any
+        other upload of the key was begun by a request that died before naming it: those are aborted."""
+        self._abort_all(self.full_key(key))
         response = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.full_key(key), ContentType=OCTET)
         return str(response["UploadId"])
 
@@ -495,15 +495,17 @@ class S3Storage:
                 CopySourceRange=f"bytes={start}-{min(start + COPY_PART_SIZE, end) - 1}")
         return number
 
-    def seal(self, key: str) -> None:
-        """Make `key` a plain object: its tail becomes the upload's last part, and the upload completes."""
+    def seal(self, key: str) -> tuple[int, str | None]:
+        """Make `key` a plain object: its tail becomes the upload's last part, and the upload completes.
+        Returns the object's length and the multipart upload a tail still names, if it named one of no parts
+        (left by a writer that went back to offset 0)."""
         head = self.head(key)
         if head is None:
             raise FileNotFoundError(errno.ENOENT, f"no such key {key!r}")
-        meta = head["Metadata"]
+        meta, length = head["Metadata"], int(head["ContentLength"])
         count = int(meta.get(PARTS, 0))
         if not count:   # a plain object, or a tail that holds every byte
-            return
+            return length, meta.get(UPLOAD) or None
         upload, base = meta[UPLOAD], int(meta[BASE])
         parts = self.parts_reaching(key, upload, count, base)
         if len(parts) != count or sum(int(part["Size"]) for part in parts) != base:
@@ -514,6 +516,7 @@ class S3Storage:
                 CopySource={"Bucket": self.bucket, "Key": self.full_key(key)}, CopySourceIfMatch=head["ETag"])
             parts.append({"PartNumber": count + 1, "ETag": copied["CopyPartResult"]["ETag"]})
         self.complete(key, upload, parts)
+        return base + length, None
 
     def _copy_large(self, src: str, dst: str, size: int) -> None:
         full = self.full_key(dst)
@@ -532,6 +535,13 @@ class S3Storage:
             self._abort(full, upload)
             if not _conflict(exc):
                 raise
+
+    def _abort_all(self, full_key: str) -> None:
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=full_key)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Key"] == full_key:
+                    self._abort(full_key, upload["UploadId"])
 
     def _abort(self, full_key: str, upload: str) -> None:
         try:

@@ -176,3 +176,21 @@ def test_the_lease_of_a_holder_that_died_is_taken_over_and_the_holder_can_no_lon
         dead.flush()
     with s3_storage.open("uploads/one") as f:
         assert f.read() == b"fresh"
+
+
+@pytest.mark.django_db
+def test_parts_sent_by_a_request_that_died_are_aborted_once_the_upload_goes_on(s3_storage, monkeypatch):
+    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 1)
+    dead = s3_storage.writer("uploads/one")
+    dead.write(DATA[:9 * MiB])   # a multipart upload with one part, named by no tail
+    dead._wait()
+    time.sleep(2.2)
+
+    survivor = another_node(s3_storage).writer("uploads/one")
+    survivor.write(DATA)
+    survivor.close()
+    s3_storage.move("uploads/one", blob_key(sha256(DATA)))
+
+    assert stored(s3_storage, sha256(DATA)) == DATA
+    assert not s3_storage.client.list_multipart_uploads(Bucket=s3_storage.bucket,
+                                                        Prefix=s3_storage.prefix).get("Uploads")
