@@ -23,7 +23,8 @@ consistent state to the next, and no state lives in a process between requests.
   copies of it, so no byte crosses the network twice.
 - A writer at an offset inside the parts (dropping debris that a request committed as a tail before its
   length reached the database) completes the upload with the parts up to the offset and reopens the plain
-  object as above. Only retries after failures take that path.
+  object as above. Only retries after failures take that path; a request that fails is cut back to where
+  it began without it, since the state it loaded is still stored until it flushes.
 - `move` seals the source, copies it server-side to the blob key (CopyObject up to 5 GiB, multipart
   UploadPartCopy beyond), never replacing an existing blob, and deletes the source. The blob key is
   written only there, after the service has checked the digest: a node that dies earlier leaves only its
@@ -213,6 +214,10 @@ class S3Writer:
         self._parts = self._base = 0
         self._buffer = bytearray()
         self._sealed, self._dirty, self.size = False, True, offset
+        # What the stored state holds at load: (upload, parts, base, shift, offset). Until the next flush, the
+        # bytes from `base` up to `offset` can be read again at object offset `logical - shift`, so cutting
+        # this writer back there (a request that failed) needs no sealing.
+        self._origin: tuple[str | None, int, int, int, int] | None = (None, 0, 0, 0, 0)
         head = store.head(key)
         if head is None:
             if offset:
@@ -225,12 +230,14 @@ class S3Writer:
                 self._upload, self._parts, self._base = upload, parts, base
                 self._buffer = store.read_range(key, 0, offset - base)
                 self._dirty = offset != base + length   # a tail to cut, or nothing to store on close
+                self._origin = (upload, parts, base, base, offset)
                 return
             assert upload is not None
             kept = store.parts_reaching(key, upload, parts, offset)
             length = sum(part["Size"] for part in kept)
             if length == offset:   # the offset falls between parts: drop the later ones, keep the upload
                 self._upload, self._parts, self._base = upload, len(kept), offset
+                self._origin = (upload, len(kept), offset, offset, offset)
                 return
             store.complete(key, upload, kept)   # K is now a plain object of `length` bytes
         if offset > length:
@@ -241,6 +248,7 @@ class S3Writer:
             self._parts = store.copy_parts(key, self._upload, copied)
             self._base = copied
         self._buffer = store.read_range(key, copied, offset)
+        self._origin = (self._upload, self._parts, copied, 0, offset)
 
     @translated
     def write(self, data: bytes | memoryview) -> None:
@@ -288,6 +296,13 @@ class S3Writer:
             del self._buffer[size - self._base:]
             self.size, self._dirty = size, True
             return
+        if not self._sealed and self._origin is not None and self._origin[2] <= size <= self._origin[4]:
+            # Back to the state as loaded: the parts this writer sent become debris.
+            upload, parts, base, shift, _ = self._origin
+            self._upload, self._parts, self._base = upload, parts, base
+            self._buffer = self._store.read_range(self._key, base - shift, size - shift)
+            self.size, self._dirty = size, True
+            return
         if not self._sealed:
             self.flush()   # so the parts this writer sent are part of the state it reloads
         self._load(size)
@@ -301,7 +316,7 @@ class S3Writer:
         # life ago cannot have been taken over yet; an older one is renewed (or found lost) here.
         self._lease.keep()
         self._store.put_tail(self._key, bytes(self._buffer), self._base, self._parts, self._upload)
-        self._dirty = False
+        self._dirty, self._origin = False, None
 
     @translated
     def readback(self) -> BinaryIO:

@@ -194,3 +194,21 @@ def test_parts_sent_by_a_request_that_died_are_aborted_once_the_upload_goes_on(s
     assert stored(s3_storage, sha256(DATA)) == DATA
     assert not s3_storage.client.list_multipart_uploads(Bucket=s3_storage.bucket,
                                                         Prefix=s3_storage.prefix).get("Uploads")
+
+
+@pytest.mark.django_db
+def test_a_request_that_fails_after_sending_parts_is_cut_back_without_sealing_or_copying(s3_storage):
+    writer = s3_storage.writer("uploads/one")
+    writer.write(DATA[:10 * MiB])
+    writer.close()
+    calls: list[str] = []
+    s3_storage.client.meta.events.register("before-call.s3", lambda model, **kwargs: calls.append(model.name))
+
+    writer = s3_storage.writer("uploads/one", offset=10 * MiB)
+    writer.write(DATA[:12 * MiB])   # sends a part, then the client goes away
+    writer.truncate(10 * MiB)
+    writer.close()
+
+    assert "CompleteMultipartUpload" not in calls and "UploadPartCopy" not in calls
+    with s3_storage.open("uploads/one") as f:
+        assert f.read() == DATA[:10 * MiB]

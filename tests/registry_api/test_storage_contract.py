@@ -251,6 +251,19 @@ def test_truncate_reaches_back_into_parts_the_same_writer_sent(store):
     assert read(store, "uploads/big") == BIG[:5 * MiB + 1] + b"z"
 
 
+@pytest.mark.parametrize("back_to", [0, 1, 16 * MiB + 5, 17 * MiB - 3])
+def test_a_writer_cut_back_drops_the_parts_it_sent(store, back_to):
+    write_in_chunks(store, "uploads/big", BIG[:17 * MiB - 3])
+    writer = store.writer("uploads/big", offset=17 * MiB - 3)
+    writer.write(b"d" * (20 * MiB))   # as a request that fails after sending some parts
+
+    writer.truncate(back_to)
+    writer.write(b"z")
+    writer.close()
+
+    assert read(store, "uploads/big") == BIG[:back_to] + b"z"
+
+
 def test_flushed_bytes_are_seen_by_the_next_writer_even_if_this_one_never_closes(store):
     writer = store.writer("uploads/big")
     writer.write(BIG[:9 * MiB + 1])
