@@ -213,6 +213,7 @@ class S3Writer:
         self._upload: str | None = None
         self._parts = self._base = 0
         self._buffer = bytearray()
+        self._unread: tuple[int, int] | None = None   # the buffer's bytes, still in the tail object
         self._sealed, self._dirty, self.size = False, True, offset
         # What the stored state holds at load: (upload, parts, base, shift, offset). Until the next flush, the
         # bytes from `base` up to `offset` can be read again at object offset `logical - shift`, so cutting
@@ -228,7 +229,8 @@ class S3Writer:
             upload, parts, base = meta.get(UPLOAD) or None, int(meta[PARTS]), int(meta[BASE])
             if offset >= base:
                 self._upload, self._parts, self._base = upload, parts, base
-                self._buffer = store.read_range(key, 0, offset - base)
+                # Read when first needed: a closing PUT without a body never needs the tail's bytes.
+                self._unread = (0, offset - base)
                 self._dirty = offset != base + length   # a tail to cut, or nothing to store on close
                 self._origin = (upload, parts, base, base, offset)
                 return
@@ -250,10 +252,16 @@ class S3Writer:
         self._buffer = store.read_range(key, copied, offset)
         self._origin = (self._upload, self._parts, copied, 0, offset)
 
+    def _read_buffer(self) -> None:
+        if self._unread is not None:
+            self._buffer = self._store.read_range(self._key, *self._unread)
+            self._unread = None
+
     @translated
     def write(self, data: bytes | memoryview) -> None:
         if self._sealed:
             self._load(self.size)
+        self._read_buffer()
         self._buffer += data
         self.size += len(data)
         self._dirty = True
@@ -293,6 +301,7 @@ class S3Writer:
         if size > self.size:
             raise ValueError(f"cannot truncate {self._key} from {self.size} up to {size} bytes")
         if not self._sealed and size >= self._base:
+            self._read_buffer()
             del self._buffer[size - self._base:]
             self.size, self._dirty = size, True
             return
@@ -300,7 +309,7 @@ class S3Writer:
             # Back to the state as loaded: the parts this writer sent become debris.
             upload, parts, base, shift, _ = self._origin
             self._upload, self._parts, self._base = upload, parts, base
-            self._buffer = self._store.read_range(self._key, base - shift, size - shift)
+            self._buffer, self._unread = self._store.read_range(self._key, base - shift, size - shift), None
             self.size, self._dirty = size, True
             return
         if not self._sealed:
@@ -315,6 +324,7 @@ class S3Writer:
         # The tail is the commit: this writer must still hold the key. A lease renewed less than a third of its
         # life ago cannot have been taken over yet; an older one is renewed (or found lost) here.
         self._lease.keep()
+        self._read_buffer()
         self._store.put_tail(self._key, bytes(self._buffer), self._base, self._parts, self._upload)
         self._dirty, self._origin = False, None
 
