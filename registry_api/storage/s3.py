@@ -31,16 +31,20 @@ consistent state to the next, and no state lives in a process between requests.
   upload key behind. (Mounts are database links: they copy nothing.)
 
 Exclusive writers across nodes. `writer` takes a lease: the lock object `<prefix>.locks/K`, created with a
-conditional PutObject (If-None-Match: *), so one holder wins however many nodes try. The holder renews it
-(PutObject with If-Match on its own ETag) at least every LEASE_SECONDS / 3 while it writes and once more
-right before it writes a tail, and deletes it on close. A lock not renewed for LEASE_SECONDS, measured on
-the store's own clock (the lock's Last-Modified against the response's Date), belongs to a holder that
-died; it is taken over with If-Match on its ETag, so only one taker wins.
+conditional PutObject (If-None-Match: *), so one holder wins however many nodes try. A heartbeat thread of
+the holder renews it (PutObject with If-Match on its own ETag) every LEASE_SECONDS / 3 (5 s) until close
+deletes it, so a lease lapses when its process dies, not when a request is slow. A lock not renewed for
+LEASE_SECONDS (15 s), measured on the store's own clock (the lock's Last-Modified against the response's
+Date), belongs to a holder that died; it is taken over with If-Match on its ETag, so only one taker wins. The
+holder checks before each part and before its tail (the commit) that its last renewal is under two thirds
+of the lease old, and fails (LeaseLost) otherwise.
 
-Limits. A holder that stalls for more than LEASE_SECONDS inside one S3 call (a part upload at under about
-200 KiB/s) may overlap with the next holder until its own next check fails. Exclusion needs a store that
-honours conditional writes (AWS S3 since 2024, recent MinIO, moto); one that ignores If-None-Match gives
-none. Locks of holders that died stay as tiny objects under `.locks/` (`walk` hides them). A multipart
+Limits. A session resumed (same upload URL) after its node died is refused as busy for up to 15 s; a
+client that retries the blob with a new session is not held up. A holder cut off from the store for more
+than 10 s while one of its part uploads still gets through could overwrite a part of the next holder (S3
+has no conditional UploadPart). Exclusion needs a store that honours conditional writes (AWS S3 since 2024,
+recent MinIO, moto); one that ignores If-None-Match gives none. Locks of holders that died stay as tiny
+objects under `.locks/` (`walk` hides them). A multipart
 upload begun by a request that died before writing its first tail stays incomplete until `delete` aborts
 it or the next writer of the key starts one (a bucket lifecycle rule AbortIncompleteMultipartUpload also
 cleans them). S3 allows 10,000 parts, so an upload sent in 8 MiB parts may reach about 78 GiB.
@@ -51,9 +55,11 @@ from __future__ import annotations
 import errno
 import functools
 import io
+import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -71,18 +77,20 @@ PART_SIZE = 8 << 20
 COPY_PART_SIZE = 1 << 30          # server-side copies go in larger pieces; a multiple of PART_SIZE
 COPY_OBJECT_MAX = 5 << 30         # CopyObject's limit; larger objects are copied part by part
 PARTS_IN_FLIGHT = 2
-LEASE_SECONDS = 60
+LEASE_SECONDS = 15
 READ_BUFFER = 1 << 20
 LOCKS = ".locks/"
 BASE, PARTS, UPLOAD = "wharf-base", "wharf-parts", "wharf-upload"
 OCTET = "application/octet-stream"
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 class LeaseLost(OSError):
-    """Another writer took the key over: this one stalled past its lease."""
+    """Another writer took the key over, or this one could not renew its lease in time."""
 
 
 def _code(exc: ClientError) -> str:
@@ -123,6 +131,10 @@ class Lease:
         self._token = secrets.token_hex(8)
         self.etag = self._acquire()
         self._renewed = time.monotonic()
+        self._lost = False
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="s3-lease", daemon=True)
+        self._beat.start()
 
     def _put(self, **condition: str) -> str:
         # Every write has a body of its own, so that its ETag names this holder and this renewal alone.
@@ -152,19 +164,34 @@ class Lease:
                 raise KeyBusy(self._key) from None
             raise
 
-    def keep(self, force: bool = False) -> None:
-        """Renew the lease when a third of it has passed (or now); LeaseLost if another holder has it."""
-        if not force and time.monotonic() - self._renewed < LEASE_SECONDS / 3:
-            return
-        try:
-            self.etag = self._put(IfMatch=self.etag)
-        except ClientError as exc:
-            if _conflict(exc) or _missing(exc):
-                raise LeaseLost(errno.EBUSY, f"lost the lease on {self._key}") from None
-            raise
-        self._renewed = time.monotonic()
+    def _heartbeat(self) -> None:
+        """Renew every third of the lease for as long as the holder lives: a lease lapses only when its
+        process dies (or loses the store), never because a request is slow. Taken over means lost for good."""
+        while not self._stop.wait(LEASE_SECONDS / 3):
+            try:
+                self.etag = self._put(IfMatch=self.etag)
+            except ClientError as exc:
+                if _conflict(exc) or _missing(exc):
+                    self._lost = True
+                    return
+                log.warning("could not renew the lease on %s: %s", self._key, _code(exc))
+                continue
+            except BotoCoreError as exc:
+                log.warning("could not renew the lease on %s: %s", self._key, exc)
+                continue
+            self._renewed = time.monotonic()
+
+    def check(self) -> None:
+        """LeaseLost unless this writer surely still holds the key: renewed within two thirds of the lease,
+        so that no other can have found it lapsed (the store measures a third more before it lapses)."""
+        if self._lost or time.monotonic() - self._renewed > LEASE_SECONDS * 2 / 3:
+            raise LeaseLost(errno.EBUSY, f"lost the lease on {self._key}")
 
     def release(self) -> None:
+        self._stop.set()
+        self._beat.join()
+        if self._lost:
+            return
         try:
             self._store.client.delete_object(Bucket=self._store.bucket, Key=self._lock, IfMatch=self.etag)
         except ClientError as exc:
@@ -269,14 +296,13 @@ class S3Writer:
             part = bytes(memoryview(self._buffer)[:PART_SIZE])
             del self._buffer[:PART_SIZE]
             self._send(part)
-        self._lease.keep()
 
     def _send(self, part: bytes) -> None:
         if self._upload is None:
             self._upload = self._store.create_upload(self._key)
         self._parts += 1
         self._base += len(part)
-        self._lease.keep()
+        self._lease.check()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
         while len(self._pending) >= PARTS_IN_FLIGHT:
@@ -321,9 +347,7 @@ class S3Writer:
         self._wait()
         if not self._dirty:
             return
-        # The tail is the commit: this writer must still hold the key. A lease renewed less than a third of its
-        # life ago cannot have been taken over yet; an older one is renewed (or found lost) here.
-        self._lease.keep()
+        self._lease.check()   # the tail is the commit: this writer must still hold the key
         self._read_buffer()
         self._store.put_tail(self._key, bytes(self._buffer), self._base, self._parts, self._upload)
         self._dirty, self._origin = False, None

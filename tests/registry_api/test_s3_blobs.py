@@ -146,6 +146,12 @@ def test_the_blob_key_does_not_exist_until_the_move(s3_storage):
     assert list(s3_storage.walk()) == [blob_key(sha256(DATA))]
 
 
+def die(writer: Any) -> None:
+    """Stop the writer's lease heartbeat, as SIGKILL stops its process."""
+    writer._lease._stop.set()
+    writer._lease._beat.join()
+
+
 def another_node(store: S3Storage) -> S3Storage:
     """The same bucket and prefix through a client of its own, as a second web node has."""
     return S3Storage(store.bucket, store.prefix, endpoint_url=store.client.meta.endpoint_url, region="us-east-1")
@@ -163,10 +169,11 @@ def test_a_writer_on_another_node_is_refused_while_the_lease_is_held(s3_storage)
 
 @pytest.mark.django_db
 def test_the_lease_of_a_holder_that_died_is_taken_over_and_the_holder_can_no_longer_commit(s3_storage, monkeypatch):
-    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 1)
+    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 2)
     dead = s3_storage.writer("uploads/one")
     dead.write(DATA[:9 * MiB])   # sends a part, never commits a tail
-    time.sleep(2.2)   # Last-Modified has whole seconds
+    die(dead)
+    time.sleep(3.2)   # Last-Modified has whole seconds
 
     survivor = another_node(s3_storage).writer("uploads/one")
     survivor.write(b"fresh")
@@ -180,11 +187,12 @@ def test_the_lease_of_a_holder_that_died_is_taken_over_and_the_holder_can_no_lon
 
 @pytest.mark.django_db
 def test_parts_sent_by_a_request_that_died_are_aborted_once_the_upload_goes_on(s3_storage, monkeypatch):
-    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 1)
+    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 2)
     dead = s3_storage.writer("uploads/one")
     dead.write(DATA[:9 * MiB])   # a multipart upload with one part, named by no tail
     dead._wait()
-    time.sleep(2.2)
+    die(dead)
+    time.sleep(3.2)
 
     survivor = another_node(s3_storage).writer("uploads/one")
     survivor.write(DATA)
@@ -212,3 +220,18 @@ def test_a_request_that_fails_after_sending_parts_is_cut_back_without_sealing_or
     assert "CompleteMultipartUpload" not in calls and "UploadPartCopy" not in calls
     with s3_storage.open("uploads/one") as f:
         assert f.read() == DATA[:10 * MiB]
+
+
+@pytest.mark.django_db
+def test_a_slow_holder_keeps_its_lease_for_as_long_as_it_lives(s3_storage, monkeypatch):
+    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 3)
+    slow = s3_storage.writer("uploads/one")
+    slow.write(b"first")
+    time.sleep(4)   # a client that sends nothing for longer than the lease
+
+    with pytest.raises(KeyBusy):
+        another_node(s3_storage).writer("uploads/one")
+    slow.write(b" second")
+    slow.close()
+    with s3_storage.open("uploads/one") as f:
+        assert f.read() == b"first second"
