@@ -79,6 +79,7 @@ COPY_OBJECT_MAX = 5 << 30         # CopyObject's limit; larger objects are copie
 PARTS_IN_FLIGHT = 2
 LEASE_SECONDS = 15
 READ_BUFFER = 1 << 20
+WALK_PAGE = 1000                  # keys per ListObjectsV2 call (S3's most)
 LOCKS = ".locks/"
 BASE, PARTS, UPLOAD = "wharf-base", "wharf-parts", "wharf-upload"
 OCTET = "application/octet-stream"
@@ -459,7 +460,8 @@ class S3Storage:
         self._abort_all(full)
 
     def walk(self, prefix: str = "") -> Iterator[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": WALK_PAGE})
         try:
             for page in pages:
                 for entry in page.get("Contents", []):

@@ -235,3 +235,15 @@ def test_a_slow_holder_keeps_its_lease_for_as_long_as_it_lives(s3_storage, monke
     slow.close()
     with s3_storage.open("uploads/one") as f:
         assert f.read() == b"first second"
+
+
+def test_walk_follows_the_listing_from_page_to_page(s3_storage, monkeypatch):
+    monkeypatch.setattr(s3_module, "WALK_PAGE", 2)
+    keys = [f"uploads/{index}" for index in range(5)]
+    for key in keys:
+        s3_storage.writer(key).close()
+    held = s3_storage.writer("uploads/held")   # its lock object is no key of the store
+    held.flush()
+
+    assert sorted(s3_storage.walk()) == sorted([*keys, "uploads/held"])
+    held.close()
