@@ -471,6 +471,7 @@ class S3Storage:
         except (ClientError, BotoCoreError) as exc:
             raise OSError(errno.EIO, f"S3: {exc}") from exc
 
+    @translated
     def redirect_url(self, key: str, method: str = "GET") -> str | None:
         if not self.redirect or method != "GET":
             return None
