@@ -231,8 +231,17 @@ STATIC_ROOT = DATA_DIR / "static"
 
 # --- Registry -------------------------------------------------------------------------------------------
 WHARF_STORAGE = {
-    "BACKEND": env_str("WHARF_STORAGE_BACKEND", "filesystem"),
+    "BACKEND": env_str("WHARF_STORAGE_BACKEND", "filesystem"),   # filesystem, s3 or memory
     "PATH": env_str("WHARF_STORAGE_PATH", str(DATA_DIR / "storage")),
+    # The s3 backend; credentials come from the standard AWS chain (environment, profile, instance role).
+    "ENDPOINT_URL": env_str("WHARF_S3_ENDPOINT_URL", ""),          # empty: AWS itself
+    "REGION": env_str("WHARF_S3_REGION", ""),
+    "BUCKET": env_str("WHARF_S3_BUCKET", ""),
+    "PREFIX": env_str("WHARF_S3_PREFIX", ""),
+    "ADDRESSING_STYLE": env_str("WHARF_S3_ADDRESSING_STYLE", "auto"),   # auto, path or virtual
+    # Blob GETs answer 307 to a presigned URL of this lifetime; off, Wharf streams the bytes itself.
+    "REDIRECT": env_bool("WHARF_S3_REDIRECT", True),
+    "REDIRECT_SECONDS": env_int("WHARF_S3_REDIRECT_SECONDS", 300),
 }
 # The token service's name (the JWT audience) and how long a registry token lives.
 WHARF_REGISTRY_SERVICE = env_str("WHARF_REGISTRY_SERVICE", "wharf")

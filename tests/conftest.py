@@ -19,6 +19,7 @@ import pytest
 
 from tests.client import Client
 from tests.factories import PASSWORD, make_user
+from tests.s3 import s3_server, s3_storage, unique_prefix  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -36,11 +37,15 @@ def require_tool(*names: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
-    """Every test gets an empty blob store of its own."""
+def storage(request, settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Every test gets an empty blob store of its own: a directory, or with WHARF_TEST_STORAGE=s3 a prefix
+    of its own in the moto bucket (tests/s3.py), redirects off, to run registry tests on the s3 backend."""
     from registry_api import storage as storage_module
 
     settings.WHARF_STORAGE = {"BACKEND": "filesystem", "PATH": str(tmp_path / "storage")}
+    if os.environ.get("WHARF_TEST_STORAGE") == "s3":
+        server = request.getfixturevalue("s3_server")
+        settings.WHARF_STORAGE = server.storage_settings(unique_prefix(), redirect=False)
     storage_module.backend.cache_clear()
     yield storage_module.backend()
     storage_module.backend.cache_clear()
@@ -118,6 +123,17 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
 @pytest.fixture(scope="session")
 def live_server_wharf(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
     """A real gunicorn running Wharf against the test database, for real clients."""
+    yield from run_live_server()
+
+
+@pytest.fixture(scope="session")
+def live_server_wharf_s3(request, django_db_setup, django_db_blocker) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    """The same, keeping its blobs in the moto bucket (tests/s3.py) under the prefix "live/"."""
+    server = request.getfixturevalue("s3_server")
+    yield from run_live_server(server.env("live/"), log_name="live-server-s3.log")
+
+
+def run_live_server(extra_env: dict[str, str] | None = None, log_name: str = "live-server.log") -> Iterator[LiveServer]:
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="wharf-live-"))
     # The site is the address the clients use; the allowed hosts and trusted origins follow it.
@@ -125,9 +141,9 @@ def live_server_wharf(django_db_setup, django_db_blocker) -> Iterator[LiveServer
            "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PORT": str(port),
            "WHARF_SITE_URL": f"http://127.0.0.1:{port}",
            "WEB_WORKERS": "2", "WEB_THREADS": "4", "DATABASE_CONN_MAX_AGE": "0",
-           "DJANGO_SETTINGS_MODULE": "portal.settings"}
+           "DJANGO_SETTINGS_MODULE": "portal.settings", **(extra_env or {})}
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "live-server.log", "ab")  # noqa: SIM115
+    log = open(ARTIFACTS / log_name, "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

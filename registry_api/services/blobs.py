@@ -117,6 +117,7 @@ def append_to_upload(upload: UploadRow, body: RequestBody, content_range: tuple[
     """Append a chunk. A chunk that does not start where the upload ends is refused with 416."""
     writer, state = _receive(upload, body, content_range)
     try:
+        writer.flush()   # the length is committed only once its bytes would survive this process
         if writer.size != upload.size and not queries.grow_upload(upload, writer.size):
             # The committed length moves only if nobody else moved it meanwhile.
             hashing.forget(upload.id)
@@ -242,7 +243,8 @@ def finish_upload(upload: UploadRow, digest: str, body: RequestBody,
         raise DigestInvalid(f"{digest!r} is not a valid sha256 or sha512 digest", detail={"digest": digest})
     writer, state = _receive(upload, body, content_range)
     try:
-        if _digest_of(upload, state, digest.split(":", 1)[0]) != digest:
+        writer.flush()
+        if _digest_of(writer, state, digest.split(":", 1)[0]) != digest:
             writer.close()
             cancel_upload(upload)
             raise DigestInvalid(detail={"digest": digest})
@@ -302,11 +304,11 @@ def upload_progress_headers(upload: UploadRow) -> dict[str, str]:
     }
 
 
-def _digest_of(upload: UploadRow, state: Any, algorithm: str) -> str:
+def _digest_of(writer: BlobWriter, state: Any, algorithm: str) -> str:
     if algorithm == "sha256" and state is not None:
         return f"sha256:{state.hexdigest()}"
     state = hashlib.new(algorithm)
-    with storage.backend().open(upload.storage_key) as f:
+    with writer.readback() as f:
         while chunk := f.read(READ_SIZE):
             state.update(chunk)
     return f"{algorithm}:{state.hexdigest()}"

@@ -20,12 +20,21 @@ def backend() -> StorageBackend:
     if kind == "filesystem":
         from registry_api.storage.filesystem import FilesystemStorage
 
-        return FilesystemStorage(config["PATH"])
+        return FilesystemStorage(str(config["PATH"]))
+    if kind == "s3":
+        from registry_api.storage.s3 import S3Storage
+
+        return S3Storage(str(config["BUCKET"]), str(config.get("PREFIX", "")),
+                         endpoint_url=str(config.get("ENDPOINT_URL") or "") or None,
+                         region=str(config.get("REGION") or "") or None,
+                         addressing_style=str(config.get("ADDRESSING_STYLE", "auto")),
+                         redirect=bool(config.get("REDIRECT", True)),
+                         redirect_seconds=int(str(config.get("REDIRECT_SECONDS", 300))))
     if kind == "memory":
         from registry_api.storage.memory import MemoryStorage
 
         return MemoryStorage()
-    raise ValueError(f"unknown WHARF_STORAGE_BACKEND {kind!r} (filesystem or memory)")
+    raise ValueError(f"unknown WHARF_STORAGE_BACKEND {kind!r} (filesystem, s3 or memory)")
 
 
 @receiver(setting_changed)

@@ -21,6 +21,15 @@ class BlobWriter(Protocol):
     def truncate(self, size: int) -> None:
         """Drop everything after `size` and continue writing there."""
 
+    def flush(self) -> None:
+        """Make every byte written so far durable: after it returns, another process (or node) that opens a
+        writer on the key finds them, even if this one dies. The service calls it before it commits a
+        length. Files need nothing (the kernel has the bytes); object stores buffer a tail."""
+
+    def readback(self) -> BinaryIO:
+        """Everything written so far, from the first byte, as a readable file; the writer still holds the
+        key. (An object store cannot read parts of an upload in progress, so it completes them first.)"""
+
     def close(self) -> None: ...
 
 

@@ -54,6 +54,7 @@ class FileWriter:
             os.close(fd)
             raise KeyBusy(str(path)) from None
         self._file = os.fdopen(fd, "wb", buffering=0)
+        self._path = path
         self.truncate(offset)
 
     def truncate(self, size: int) -> None:
@@ -68,6 +69,12 @@ class FileWriter:
             assert written is not None
             view = view[written:]
         self.size += len(data)
+
+    def flush(self) -> None:
+        """Nothing to do: the file is unbuffered, and the kernel has every byte written."""
+
+    def readback(self) -> BinaryIO:
+        return open(self._path, "rb")  # noqa: SIM115 (the caller owns the file)
 
     def close(self) -> None:
         self._file.close()

@@ -29,6 +29,13 @@ class MemoryWriter:
             self._store.objects[self._key] += data
         self.size += len(data)
 
+    def flush(self) -> None:
+        pass
+
+    def readback(self) -> BinaryIO:
+        with self._store.lock:
+            return io.BytesIO(bytes(self._store.objects[self._key]))
+
     def close(self) -> None:
         with self._store.lock:
             self._store.writing.discard(self._key)

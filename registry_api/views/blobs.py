@@ -15,6 +15,7 @@ from registry_api.queries import BlobRow
 from registry_api.views.base import RegistryRequest, registry_view
 
 RANGE_RE = re.compile(r"(\d*)-(\d*)")
+STREAM_BLOCK = 1 << 20
 
 
 class RangeFile:
@@ -68,6 +69,8 @@ def serve_blob(request: RegistryRequest, blob: BlobRow) -> HttpResponseBase:
     response = FileResponse(RangeFile(storage.backend().open(key, offset=start), length), status=status,
                             content_type="application/octet-stream", headers=headers)
     response["Content-Length"] = str(length)
+    # Files go out with sendfile; a stream without a descriptor (an object store's) in larger reads.
+    response.block_size = STREAM_BLOCK
     return response
 
 
