@@ -23,6 +23,7 @@ import pytest
 import requests
 from django.utils import timezone
 
+from registry_api.storage.s3 import LEASE_SECONDS
 from tests.clients.conftest import run
 from tests.clients.nodes import Cluster, cluster
 from tests.conftest import ARTIFACTS, ROOT
@@ -112,10 +113,17 @@ def test_a_node_killed_mid_chunk_leaves_the_upload_for_the_other_node_to_finish(
         time.sleep(0.5)
         one.kill()
 
-    # The client asks the other node where the upload stands, then sends the chunk again there.
+    # The client asks the other node where the upload stands, then sends the chunk again there. The dead node's
+    # lease on the upload (registry_api/storage/s3.py) keeps it busy until it lapses: the client retries.
     status = requests.get(f"{two.url}{path_of(location)}", headers=auth, timeout=30)
     assert status.status_code == 204 and status.headers["Range"] == f"0-{len(first) - 1}"
-    answer = patch(two.url, status.headers["Location"], auth, second, len(first))
+    deadline = time.monotonic() + LEASE_SECONDS + 10
+    while True:
+        answer = patch(two.url, status.headers["Location"], auth, second, len(first))
+        if answer.status_code != 400 or "another request is writing" not in answer.text:
+            break
+        assert time.monotonic() < deadline, "the dead node's lease never lapsed"
+        time.sleep(1)
     assert answer.status_code == 202, answer.text
     done = finish(two.url, answer.headers["Location"], auth, digest)
 
