@@ -65,7 +65,9 @@ storage:
   redirect: {disable: false}
 http: {addr: 127.0.0.1:$DIST_PORT}
 YAML
-  setsid docker-registry serve "$work/dist.yml" >"$work/dist.log" 2>&1 &
+  # Its AWS SDK (v1) cannot load a custom CA bundle with its own transport and panics when AWS_CA_BUNDLE is set
+  # (some machines set it for every tool); the endpoint here is plain HTTP, so it needs none.
+  env -u AWS_CA_BUNDLE setsid docker-registry serve "$work/dist.yml" >"$work/dist.log" 2>&1 &
   pids+=($!)
   dist_pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$DIST_PORT/v2/" && break; sleep 0.1; done

@@ -139,9 +139,10 @@ def _nginx_conf(work: Path, port: int, nodes: list[Node]) -> Path:
 
 
 @contextmanager
-def cluster(work: Path, nodes: int = 2, database: str | None = None) -> Iterator[Cluster]:
-    """moto, `nodes` web nodes and nginx in front of them, on `database` (the test database by default);
-    everything is stopped on the way out."""
+def cluster(work: Path, nodes: int = 2, database: str | None = None,
+            settings: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """moto, `nodes` web nodes and nginx in front of them, on `database` (the test database by default), with
+    `settings` over the test's own; everything is stopped on the way out."""
     require_tool("skopeo")
     if not Path(NGINX).exists():
         require_tool("nginx")   # fails in CI, skips on a laptop without it
@@ -166,7 +167,7 @@ def cluster(work: Path, nodes: int = 2, database: str | None = None) -> Iterator
             "SECRET_KEY": secrets.token_urlsafe(50), "WHARF_TOKEN_KEY": _token_key(),
             "WHARF_STORAGE_BACKEND": "s3", "WHARF_S3_ENDPOINT_URL": s3_url, "WHARF_S3_BUCKET": BUCKET,
             "WHARF_S3_REGION": "us-east-1", "WHARF_S3_ADDRESSING_STYLE": "path", "WHARF_S3_PREFIX": "",
-            "WHARF_TRUSTED_PROXIES": "1",
+            "WHARF_TRUSTED_PROXIES": "1", **(settings or {}),
         }
         started: list[Node] = []
         for i in range(nodes):

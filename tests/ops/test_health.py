@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -14,6 +15,7 @@ import pytest
 from django.db import connections
 
 from tests.ops.forwarder import Forwarder
+from tests.s3 import unique_prefix
 
 
 def ready(client: Any) -> tuple[int, dict[str, Any]]:
@@ -126,6 +128,25 @@ def test_readyz_names_the_storage_when_its_folder_is_unusable_and_recovers(clien
     root.mkdir()
     assert ready(client)[0] == 200
     assert not list(storage.walk("readyz/")), "the probe objects are deleted"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_names_the_storage_when_the_bucket_is_down_and_recovers(client, settings, s3_server):  # type: ignore[no-untyped-def]
+    store = urlsplit(s3_server.endpoint)
+    with Forwarder(store.port or 80, store.hostname or "127.0.0.1") as bucket:
+        settings.WHARF_STORAGE = {**s3_server.storage_settings(unique_prefix("readyz")),
+                                  "ENDPOINT_URL": f"http://127.0.0.1:{bucket.port}"}
+        assert ready(client)[0] == 200
+        bucket.down()
+
+        status, body = ready(client)
+
+        assert status == 503 and body["failed"] == ["storage"], body
+        bucket.up()
+        deadline = time.monotonic() + 30   # a probe still retrying against the closed port finishes first
+        while (status := ready(client)[0]) != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert status == 200
 
 
 @pytest.mark.django_db(transaction=True)

@@ -24,8 +24,17 @@ from registry_api.services.tags import delete_tag, restore_tag
 from tests.factories import make_organization, make_repository, make_user, sha256
 from tests.registry_api.helpers import OCI_INDEX, OCI_MANIFEST, auth, push_blob
 from tests.registry_api.tagged import image, push_image, push_index
+from tests.s3 import unique_prefix
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True, params=["filesystem", "s3"])
+def gc_storage(request, settings, storage) -> None:  # type: ignore[no-untyped-def]
+    """Every rule runs on the filesystem and on an S3 bucket (moto's): what a run frees is gone from either."""
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_server")
+        settings.WHARF_STORAGE = server.storage_settings(unique_prefix("gc"), redirect=False)
 
 
 def blob_keys() -> set[str]:
