@@ -206,9 +206,11 @@ def test_a_worker_with_a_data_dir_of_its_own_runs_the_jobs(nodes: Cluster, tmp_p
              "--concurrency", "1", "--loglevel", "INFO"], cwd=ROOT, env={**nodes.env, "DATA_DIR": str(data_dir)},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            # Sent as beat sends it, to the shared broker; the worker shares nothing else with the nodes. (An app
-            # of its own, not made the current one: shared tasks of later tests must keep the portal's app.)
+            # Sent as beat sends it, to the shared broker; the worker shares nothing else with the nodes. The app
+            # is one of its own (this process's may have the embedded broker), never made the current app: the
+            # shared tasks of later tests must keep the portal's.
             sender = Celery(broker=nodes.env["REDIS_URL"], set_as_current=False)
+            sender.conf.task_default_queue = "default"
             sender.send_task("portal.repositories.tasks.expire_tags", queue="default")
             sender.close()
             deadline = time.monotonic() + 60
