@@ -25,3 +25,8 @@ def test_a_superuser_sees_each_run_and_what_it_freed(login_as):
 def test_the_page_is_missing_for_everyone_else(client, login_as, alice):
     assert client.get("/superuser/gc/").status_code == 404
     assert login_as(alice).get("/superuser/gc/").status_code == 404
+
+
+def test_only_a_superusers_menu_links_the_page(login_as, alice):
+    assert 'href="/superuser/gc/"' in login_as(make_user("root", is_superuser=True)).get("/").content.decode()
+    assert 'href="/superuser/gc/"' not in login_as(alice).get("/").content.decode()
