@@ -9,8 +9,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -106,19 +104,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def _wait_port(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
-
-
 def _nginx_conf(work: Path, port: int, nodes: list[Node]) -> Path:
     """deploy/nginx.conf as committed, with the compose service names replaced by the nodes' addresses."""
     config = (ROOT / "deploy/nginx.conf").read_text()
@@ -152,7 +137,7 @@ def cluster(work: Path, nodes: int = 2, database: str | None = None,
                       {**os.environ, **AWS}, "moto")
         stack.callback(_stop, moto)
         s3_url = f"http://127.0.0.1:{s3_port}"
-        _wait_port(s3_url)
+        wait_for_http(s3_url)
         import boto3
 
         boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="nodes",
@@ -185,5 +170,5 @@ def cluster(work: Path, nodes: int = 2, database: str | None = None,
         proxy = _start([NGINX, "-p", str(work), "-e", str(work / "nginx-error.log"), "-c", str(conf),
                         "-g", "daemon off;"], dict(os.environ), "nginx")
         stack.callback(_stop, proxy)
-        _wait_port(f"http://127.0.0.1:{proxy_port}/v2/")
+        wait_for_http(f"http://127.0.0.1:{proxy_port}/v2/")
         yield Cluster(s3_url, proxy_port, started, shared, [moto, proxy])
