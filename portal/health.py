@@ -38,6 +38,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 _running: dict[str, Future[tuple[str, float]]] = {}
 _lock = threading.Lock()
+_last: tuple[float, dict[str, dict[str, Any]]] | None = None   # (when, results) of this process's last probe
 
 
 @csrf_exempt
@@ -99,7 +100,19 @@ CHECKS: dict[str, Callable[[float], str]] = {
 
 
 def run_checks(timeout: float) -> dict[str, dict[str, Any]]:
+    """Each check's result; within WHARF_READY_CACHE_SECONDS of the last probe, that probe's (anyone may ask,
+    and a probe opens a database connection and writes to storage)."""
+    global _last
     started = time.monotonic()
+    last = _last
+    if last is not None and started - last[0] < settings.WHARF_READY_CACHE_SECONDS:
+        return last[1]
+    results = _probe(timeout, started)
+    _last = (time.monotonic(), results)
+    return results
+
+
+def _probe(timeout: float, started: float) -> dict[str, dict[str, Any]]:
     with _lock:
         futures = {name: _start(name, check, timeout) for name, check in CHECKS.items()}
     results = {}

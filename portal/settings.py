@@ -305,6 +305,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # --- Operations -----------------------------------------------------------------------------------------
 # How long each of /readyz's checks (database, broker, storage) may take before it counts as failed.
 WHARF_READY_TIMEOUT = float(env_str("WHARF_READY_TIMEOUT", "2"))
+# /readyz answers without authentication: within this many seconds of a probe, a process answers with that
+# probe's results instead of opening a connection and writing to storage again (a flood costs one probe a second).
+WHARF_READY_CACHE_SECONDS = float(env_str("WHARF_READY_CACHE_SECONDS", "1"))
 # Set: /metrics answers only `Authorization: Bearer <this>`. Unset: /metrics is open (like /healthz).
 WHARF_METRICS_TOKEN = env_str("WHARF_METRICS_TOKEN", "")
 # "json": every log line is one JSON object (portal/logs.py); anything else: plain text lines.

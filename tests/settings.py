@@ -19,3 +19,4 @@ else:
 # Pull entries of the audit log are written at once in tests, so that a test can read them straight after;
 # tests/auth/test_audit_batching.py covers the batched path.
 WHARF_AUDIT_FLUSH_SECONDS = 0
+WHARF_READY_CACHE_SECONDS = 0   # each probe in a test sees the state the test just made

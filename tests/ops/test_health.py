@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connections
 
+from portal import health
 from tests.ops.forwarder import Forwarder
 from tests.s3 import unique_prefix
 
@@ -147,6 +148,23 @@ def test_readyz_names_the_storage_when_the_bucket_is_down_and_recovers(client, s
         while (status := ready(client)[0]) != 200 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert status == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_answers_a_flood_from_one_probe_a_second(client, settings, storage):  # type: ignore[no-untyped-def]
+    settings.WHARF_READY_CACHE_SECONDS = 60
+    health._last = None
+    assert ready(client)[0] == 200
+    root = Path(storage.root)
+    shutil.rmtree(root)
+    root.write_text("a file where the blobs' folder was")
+
+    # Within the window nothing is probed again: no connection, no write; the last probe's answer stands.
+    assert ready(client)[0] == 200
+    settings.WHARF_READY_CACHE_SECONDS = 0
+    assert ready(client)[0] == 503
+    root.unlink()
+    root.mkdir()
 
 
 @pytest.mark.django_db(transaction=True)
