@@ -30,14 +30,7 @@ consistent state to the next, and no state lives in a process between requests.
   written only there, after the service has checked the digest: a node that dies earlier leaves only its
   upload key behind. (Mounts are database links: they copy nothing.)
 
-Exclusive writers across nodes. `writer` takes a lease: the lock object `<prefix>.locks/K`, created with a
-conditional PutObject (If-None-Match: *), so one holder wins however many nodes try. A heartbeat thread of
-the holder renews it (PutObject with If-Match on its own ETag) every LEASE_SECONDS / 3 (5 s) until close
-deletes it, so a lease lapses when its process dies, not when a request is slow. A lock not renewed for
-LEASE_SECONDS (15 s), measured on the store's own clock (the lock's Last-Modified against the response's
-Date), belongs to a holder that died; it is taken over with If-Match on its ETag, so only one taker wins. The
-holder checks before each part and before its tail (the commit) that its last renewal is under two thirds
-of the lease old, and fails (LeaseLost) otherwise.
+Exclusive writers across nodes: a lease on each key (registry_api/storage/s3lease.py).
 
 Limits. A session resumed (same upload URL) after its node died is refused as busy for up to 15 s; a
 client that retries the blob with a new session is not held up. A holder cut off from the store for more
@@ -55,55 +48,30 @@ from __future__ import annotations
 import errno
 import functools
 import io
-import logging
-import os
-import secrets
-import socket
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from registry_api.storage.base import KeyBusy
+from registry_api.storage.s3lease import Lease, error_code, is_conflict, is_missing
 
 PART_SIZE = 8 << 20
 COPY_PART_SIZE = 1 << 30          # server-side copies go in larger pieces; a multiple of PART_SIZE
 COPY_OBJECT_MAX = 5 << 30         # CopyObject's limit; larger objects are copied part by part
 PARTS_IN_FLIGHT = 2
-LEASE_SECONDS = 15
 READ_BUFFER = 1 << 20
 WALK_PAGE = 1000                  # keys per ListObjectsV2 call (S3's most)
 LOCKS = ".locks/"
 BASE, PARTS, UPLOAD = "wharf-base", "wharf-parts", "wharf-upload"
 OCTET = "application/octet-stream"
 
-log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class LeaseLost(OSError):
-    """Another writer took the key over, or this one could not renew its lease in time."""
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _missing(exc: ClientError) -> bool:
-    return _code(exc) in ("NoSuchKey", "404", "NotFound")
-
-
-def _conflict(exc: ClientError) -> bool:
-    return _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
 def translated(function: Callable[P, R]) -> Callable[P, R]:
@@ -115,89 +83,13 @@ def translated(function: Callable[P, R]) -> Callable[P, R]:
         try:
             return function(*args, **kwargs)
         except ClientError as exc:
-            if _missing(exc):
+            if is_missing(exc):
                 raise FileNotFoundError(errno.ENOENT, "no such key") from exc
-            raise OSError(errno.EIO, f"S3 {_code(exc)}: {exc}") from exc
+            raise OSError(errno.EIO, f"S3 {error_code(exc)}: {exc}") from exc
         except BotoCoreError as exc:
             raise OSError(errno.EIO, f"S3: {exc}") from exc
 
     return wrapper
-
-
-class Lease:
-    """The lock object that makes one writer the holder of a key on every node."""
-
-    def __init__(self, store: S3Storage, key: str) -> None:
-        self._store, self._key, self._lock = store, key, store.lock_key(key)
-        self._token = secrets.token_hex(8)
-        self.etag = self._acquire()
-        self._renewed = time.monotonic()
-        self._lost = False
-        self._stop = threading.Event()
-        self._beat = threading.Thread(target=self._heartbeat, name="s3-lease", daemon=True)
-        self._beat.start()
-
-    def _put(self, **condition: str) -> str:
-        # Every write has a body of its own, so that its ETag names this holder and this renewal alone.
-        body = f"{socket.gethostname()} {os.getpid()} {self._token} {time.time_ns()}\n".encode()
-        response = self._store.client.put_object(Bucket=self._store.bucket, Key=self._lock, Body=body, **condition)
-        return str(response["ETag"])
-
-    def _acquire(self) -> str:
-        try:
-            return self._put(IfNoneMatch="*")
-        except ClientError as exc:
-            if not _conflict(exc):
-                raise
-        try:
-            head = self._store.client.head_object(Bucket=self._store.bucket, Key=self._lock)
-        except ClientError as exc:
-            if _missing(exc):   # released meanwhile: the next request will find it free
-                raise KeyBusy(self._key) from None
-            raise
-        now = parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"])
-        if (now - head["LastModified"]).total_seconds() < LEASE_SECONDS:
-            raise KeyBusy(self._key)
-        try:
-            return self._put(IfMatch=head["ETag"])   # the holder died; only one taker wins
-        except ClientError as exc:
-            if _conflict(exc) or _missing(exc):
-                raise KeyBusy(self._key) from None
-            raise
-
-    def _heartbeat(self) -> None:
-        """Renew every third of the lease for as long as the holder lives: a lease lapses only when its
-        process dies (or loses the store), never because a request is slow. Taken over means lost for good."""
-        while not self._stop.wait(LEASE_SECONDS / 3):
-            try:
-                self.etag = self._put(IfMatch=self.etag)
-            except ClientError as exc:
-                if _conflict(exc) or _missing(exc):
-                    self._lost = True
-                    return
-                log.warning("could not renew the lease on %s: %s", self._key, _code(exc))
-                continue
-            except BotoCoreError as exc:
-                log.warning("could not renew the lease on %s: %s", self._key, exc)
-                continue
-            self._renewed = time.monotonic()
-
-    def check(self) -> None:
-        """LeaseLost unless this writer surely still holds the key: renewed within two thirds of the lease,
-        so that no other can have found it lapsed (the store measures a third more before it lapses)."""
-        if self._lost or time.monotonic() - self._renewed > LEASE_SECONDS * 2 / 3:
-            raise LeaseLost(errno.EBUSY, f"lost the lease on {self._key}")
-
-    def release(self) -> None:
-        self._stop.set()
-        self._beat.join()
-        if self._lost:
-            return
-        try:
-            self._store.client.delete_object(Bucket=self._store.bucket, Key=self._lock, IfMatch=self.etag)
-        except ClientError as exc:
-            if not (_conflict(exc) or _missing(exc)):   # someone else's lock now: leave it
-                raise
 
 
 class S3Reader(io.RawIOBase):
@@ -228,7 +120,7 @@ class S3Writer:
         self._store, self._key = store, key
         self._pending: deque[Future[Any]] = deque()
         self._executor: ThreadPoolExecutor | None = None
-        self._lease = Lease(store, key)
+        self._lease = Lease(store.client, store.bucket, store.lock_key(key), key)
         try:
             self._load(offset)
         except BaseException:
@@ -410,14 +302,14 @@ class S3Storage:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key), **ranged)
         except ClientError as exc:
-            if _code(exc) == "InvalidRange":   # the key exists and ends before the offset
+            if error_code(exc) == "InvalidRange":   # the key exists and ends before the offset
                 return io.BytesIO(b"")
             raise
         meta = response["Metadata"]
         if int(meta.get(PARTS, 0)):
             # An upload in progress: its parts become readable only once completed, under the lease.
             response["Body"].close()
-            lease = Lease(self, key)
+            lease = Lease(self.client, self.bucket, self.lock_key(key), key)
             try:
                 self.seal(key)
             finally:
@@ -445,7 +337,7 @@ class S3Storage:
                         Bucket=self.bucket, Key=self.full_key(dst), ContentType=OCTET, MetadataDirective="REPLACE",
                         CopySource={"Bucket": self.bucket, "Key": self.full_key(src)}, IfNoneMatch="*")
                 except ClientError as exc:
-                    if not _conflict(exc):   # a conflict: another move put the same bytes there first
+                    if not is_conflict(exc):   # a conflict: another move put the same bytes there first
                         raise
             else:
                 self._copy_large(src, dst, size)
@@ -484,7 +376,7 @@ class S3Storage:
         try:
             head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
         except ClientError as exc:
-            if _missing(exc):
+            if is_missing(exc):
                 return None
             raise
         return head
@@ -585,7 +477,7 @@ class S3Storage:
                                                   MultipartUpload={"Parts": parts})
         except ClientError as exc:
             self._abort(full, upload)
-            if not _conflict(exc):
+            if not is_conflict(exc):
                 raise
 
     def _abort_all(self, full_key: str) -> None:
@@ -599,5 +491,5 @@ class S3Storage:
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload)
         except ClientError as exc:
-            if _code(exc) != "NoSuchUpload":
+            if error_code(exc) != "NoSuchUpload":
                 raise

@@ -23,7 +23,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from registry_api.storage.s3 import LEASE_SECONDS
+from registry_api.storage.s3lease import LEASE_SECONDS
 from tests.clients.conftest import run
 from tests.clients.nodes import Cluster, cluster
 from tests.conftest import ARTIFACTS, ROOT
@@ -114,7 +114,7 @@ def test_a_node_killed_mid_chunk_leaves_the_upload_for_the_other_node_to_finish(
         one.kill()
 
     # The client asks the other node where the upload stands, then sends the chunk again there. The dead node's
-    # lease on the upload (registry_api/storage/s3.py) keeps it busy until it lapses: the client retries.
+    # lease on the upload (registry_api/storage/s3lease.py) keeps it busy until it lapses: the client retries.
     status = requests.get(f"{two.url}{path_of(location)}", headers=auth, timeout=30)
     assert status.status_code == 204 and status.headers["Range"] == f"0-{len(first) - 1}"
     deadline = time.monotonic() + LEASE_SECONDS + 10

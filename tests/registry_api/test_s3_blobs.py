@@ -13,9 +13,10 @@ import pytest
 
 from registry_api import hashing
 from registry_api.models import Blob
-from registry_api.storage import KeyBusy, blob_key
+from registry_api.storage import KeyBusy, blob_key, s3lease
 from registry_api.storage import s3 as s3_module
-from registry_api.storage.s3 import LeaseLost, S3Storage
+from registry_api.storage.s3 import S3Storage
+from registry_api.storage.s3lease import LeaseLost
 from tests.factories import bearer, sha256
 from tests.registry_api.test_uploads import monolithic, patch, put, session, upload_id
 
@@ -169,7 +170,7 @@ def test_a_writer_on_another_node_is_refused_while_the_lease_is_held(s3_storage)
 
 @pytest.mark.django_db
 def test_the_lease_of_a_holder_that_died_is_taken_over_and_the_holder_can_no_longer_commit(s3_storage, monkeypatch):
-    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 2)
+    monkeypatch.setattr(s3lease, "LEASE_SECONDS", 2)
     dead = s3_storage.writer("uploads/one")
     dead.write(DATA[:9 * MiB])   # sends a part, never commits a tail
     die(dead)
@@ -187,7 +188,7 @@ def test_the_lease_of_a_holder_that_died_is_taken_over_and_the_holder_can_no_lon
 
 @pytest.mark.django_db
 def test_parts_sent_by_a_request_that_died_are_aborted_once_the_upload_goes_on(s3_storage, monkeypatch):
-    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 2)
+    monkeypatch.setattr(s3lease, "LEASE_SECONDS", 2)
     dead = s3_storage.writer("uploads/one")
     dead.write(DATA[:9 * MiB])   # a multipart upload with one part, named by no tail
     dead._wait()
@@ -224,7 +225,7 @@ def test_a_request_that_fails_after_sending_parts_is_cut_back_without_sealing_or
 
 @pytest.mark.django_db
 def test_a_slow_holder_keeps_its_lease_for_as_long_as_it_lives(s3_storage, monkeypatch):
-    monkeypatch.setattr(s3_module, "LEASE_SECONDS", 3)
+    monkeypatch.setattr(s3lease, "LEASE_SECONDS", 3)
     slow = s3_storage.writer("uploads/one")
     slow.write(b"first")
     time.sleep(4)   # a client that sends nothing for longer than the lease
