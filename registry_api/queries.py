@@ -228,6 +228,16 @@ def commit_blob(upload: UploadRow, digest: str, size: int, check: Callable[[], N
     return True
 
 
+def mount_blob(repository: Repository, source: Repository, digest: str) -> BlobRow | None:
+    """Link a blob that `source` links into `repository` (a link that exists is made young again, as an upload
+    makes it: garbage collection's grace counts from there); None when `source` does not hold it."""
+    with write_transaction():
+        blob = linked_blob(source, digest)
+        if blob is not None:
+            _run("link_blob", [repository.pk, _now(), digest])
+    return blob
+
+
 def _ids(table_sql: str, repository: Repository, digests: set[str]) -> dict[str, int]:
     return {digest: row[0] for digest, row in _rows_by_digest(table_sql, repository, digests).items()}
 

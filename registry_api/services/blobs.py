@@ -31,7 +31,7 @@ from registry_api.errors import (
     Unavailable,
 )
 from registry_api.gate import Principal, gate
-from registry_api.models import Blob, BlobLink, Upload
+from registry_api.models import BlobLink, Upload
 from registry_api.queries import BlobRow, RepositoryRow, UploadRow
 from registry_api.storage import BlobWriter
 
@@ -76,13 +76,7 @@ def unlink_blob(repository: RepositoryRow, digest: str) -> None:
 
 def mount_blob(repository: RepositoryRow, digest: str, source: RepositoryRow) -> BlobRow | None:
     """Link a blob that `source` holds into `repository`; None if `source` does not hold it."""
-    blob = Blob.objects.filter(digest=digest, links__repository_id=source.pk).first()
-    if blob is None:
-        return None
-    link, created = BlobLink.objects.get_or_create(repository_id=repository.pk, blob=blob)
-    if not created:   # young again, as an upload makes it (garbage collection's grace counts from here)
-        BlobLink.objects.filter(pk=link.pk).update(created_at=timezone.now())
-    return BlobRow(blob.digest, blob.size)
+    return queries.mount_blob(repository, source, digest)
 
 
 def upload_owner(principal: Principal) -> str:
