@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "portal.web",
     "registry_api",
     "scanning",
+    "builds",
 ]
 
 MIDDLEWARE = [
@@ -299,8 +300,35 @@ CELERY_BEAT_SCHEDULE = {
     "expire-tags": {"task": "portal.repositories.tasks.expire_tags", "schedule": 60.0},
     "prune-tag-history": {"task": "registry_api.tasks.prune_tag_history", "schedule": 3600.0},
     "collect-garbage": {"task": "registry_api.tasks.collect_garbage", "schedule": 3600.0},
+    "reap-builds": {"task": "builds.tasks.reap_builds", "schedule": 30.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"}}
+
+# --- Builds -----------------------------------------------------------------------------------------------
+# Where a build's work happens on a worker: clones and contexts (deleted after each build) and one podman
+# storage per repository (its layer cache, reused by the next build of the same repository).
+WHARF_BUILD_DIR = Path(env_str("WHARF_BUILD_DIR", str(DATA_DIR / "builds"))).resolve()
+WHARF_BUILD_TIME_LIMIT = env_int("WHARF_BUILD_TIME_LIMIT", 3600)          # seconds, a whole build
+WHARF_BUILD_MEMORY_LIMIT = env_int("WHARF_BUILD_MEMORY_LIMIT", 4096)      # MiB, where cgroups allow it
+WHARF_BUILD_PIDS_LIMIT = env_int("WHARF_BUILD_PIDS_LIMIT", 1024)          # processes, where cgroups allow it
+WHARF_BUILD_FILE_SIZE_LIMIT = env_int("WHARF_BUILD_FILE_SIZE_LIMIT", 10240)   # MiB: no file a build writes is larger
+WHARF_BUILD_MIN_FREE = env_int("WHARF_BUILD_MIN_FREE", 1024)   # MiB left on the build disk, or the build stops
+WHARF_BUILD_LOG_LIMIT = env_int("WHARF_BUILD_LOG_LIMIT", 10 * 1024 * 1024)   # bytes of log kept per build
+WHARF_BUILD_CONTEXT_LIMIT = env_int("WHARF_BUILD_CONTEXT_LIMIT", 100 * 1024 * 1024)   # an uploaded archive
+WHARF_BUILD_CONTEXT_UNPACKED_LIMIT = env_int("WHARF_BUILD_CONTEXT_UNPACKED_LIMIT", 1024 * 1024 * 1024)
+WHARF_BUILD_QUEUE_LIMIT = env_int("WHARF_BUILD_QUEUE_LIMIT", 20)   # queued builds per namespace, then 429
+WHARF_BUILD_FAILURES_TO_DISABLE = env_int("WHARF_BUILD_FAILURES_TO_DISABLE", 5)   # a trigger's, in a row
+# A running build's worker writes a heartbeat every few seconds; one silent this long has lost its worker.
+WHARF_BUILD_HEARTBEAT_TIMEOUT = env_int("WHARF_BUILD_HEARTBEAT_TIMEOUT", 60)
+WHARF_BUILD_ATTEMPTS = env_int("WHARF_BUILD_ATTEMPTS", 2)   # a build whose worker died is retried once
+# How workers reach the registry to push (default: the site's own address). http:// pushes without TLS.
+WHARF_BUILD_REGISTRY_URL = env_str("WHARF_BUILD_REGISTRY_URL", "").rstrip("/")
+# podman's isolation for RUN steps: "" detects (oci, or chroot on hosts whose cgroups crun cannot use).
+WHARF_BUILD_ISOLATION = env_str("WHARF_BUILD_ISOLATION", "")
+WHARF_BUILD_STORAGE_DRIVER = env_str("WHARF_BUILD_STORAGE_DRIVER", "vfs")
+# file:// clone URLs read the worker's own disk: only the tests' stand-in git repositories use them.
+WHARF_BUILD_ALLOW_FILE_URLS = env_bool("WHARF_BUILD_ALLOW_FILE_URLS", False)
 
 # --- Operations -----------------------------------------------------------------------------------------
 # How long each of /readyz's checks (database, broker, storage) may take before it counts as failed.

@@ -98,33 +98,34 @@ def _authenticate(request: HttpRequest, username: str, secret: str) -> Principal
         raise Unauthorized("incorrect username or password") from None
 
 
-def _from_refresh_token(request: HttpRequest, refresh_token: str) -> Principal:
+def _from_refresh_token(request: HttpRequest, refresh_token: str) -> tuple[Principal, tokens.Refresh]:
     try:
-        subject, credential = tokens.verify_refresh(refresh_token)
+        refresh = tokens.verify_refresh_claims(refresh_token)
     except tokens.InvalidToken:
         raise Unauthorized("invalid or expired refresh token") from None
-    principal = gate().principal_for(credential)
-    if principal is None or not principal.is_authenticated or principal.username != subject:
+    principal = gate().principal_for(refresh.credential)
+    if principal is None or not principal.is_authenticated or principal.username != refresh.subject:
         raise Unauthorized("the credential behind this refresh token is no longer valid")
-    return principal
+    return principal, refresh
 
 
-def _principal(request: HttpRequest) -> tuple[Principal, bool]:
-    """The caller, and whether it asked for a refresh token (docker's offline_token / access_type)."""
+def _principal(request: HttpRequest) -> tuple[Principal, bool, tokens.Refresh | None]:
+    """The caller, whether it asked for a refresh token (docker's offline_token / access_type), and the
+    refresh token it presented (whose ceiling caps what it gets)."""
     if request.method == "POST":   # the OAuth2 form: grant_type password or refresh_token
         form = request.POST
         grant_type = form.get("grant_type", "")
         if grant_type == "refresh_token":
-            return _from_refresh_token(request, form.get("refresh_token", "")), False
+            return *_from_refresh_token(request, form.get("refresh_token", "")), False
         if grant_type == "password":
             offline = form.get("access_type") == "offline"
-            return _authenticate(request, form.get("username", ""), form.get("password", "")), offline
+            return _authenticate(request, form.get("username", ""), form.get("password", "")), offline, None
         raise Unauthorized("grant_type must be password or refresh_token")
     offline = request.GET.get("offline_token", "").lower() == "true"
     basic = _basic(request)
     if basic is None:
-        return gate().anonymous(), False
-    return _authenticate(request, *basic), offline
+        return gate().anonymous(), False, None
+    return _authenticate(request, *basic), offline, None
 
 
 @csrf_exempt
@@ -133,11 +134,14 @@ def token(request: HttpRequest) -> JsonResponse:
     try:
         if request.method not in ("GET", "POST"):
             raise Unsupported(f"method {request.method} is not allowed here", headers={"Allow": "GET, POST"})
-        principal, offline = _principal(request)
+        principal, offline, refresh = _principal(request)
     except RegistryError as error:
         return error.response()
     scopes = request.GET.getlist("scope") or request.POST.get("scope", "").split()
     access_list = [g for s in scopes for g in [grant(principal, s)] if g is not None]
+    if refresh is not None and refresh.ceiling is not None:
+        access_list = [{**g, "actions": refresh.cap(g["name"], g["actions"]) if g["type"] == "repository" else []}
+                       for g in access_list]
     credential = gate().credential_of(principal)
     signed, ttl = tokens.issue(principal.username, access_list, credential)
     body = {"token": signed, "access_token": signed, "expires_in": ttl, "issued_at": timezone.now().isoformat()}

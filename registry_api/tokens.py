@@ -138,21 +138,53 @@ def issue(subject: str, access: list[dict[str, Any]], credential: str = "") -> t
 REFRESH_AUDIENCE_SUFFIX = ":refresh"
 
 
-def issue_refresh(subject: str, credential: str) -> str:
+def issue_refresh(subject: str, credential: str, *, ttl: int | None = None,
+                  ceiling: dict[str, list[str]] | None = None) -> str:
     """A long-lived refresh token (docker's offline_token): it can only be exchanged at the token endpoint,
-    and only while the credential it names still holds."""
+    and only while the credential it names still holds.
+
+    A `ceiling` ({repository name or "*": [actions]}) caps every token exchanged for it below what the
+    credential holds: a build's worker gets push on its one repository and pull elsewhere, for `ttl` seconds
+    (the build's time limit), however much its starter may do."""
     now = int(time.time())
-    claims = {"iss": ISSUER, "sub": subject, "aud": settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
-              "iat": now, "exp": now + settings.WHARF_REFRESH_TOKEN_TTL, "jti": uuid.uuid4().hex,
-              "cred": credential}
+    claims: dict[str, Any] = {
+        "iss": ISSUER, "sub": subject, "aud": settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
+        "iat": now, "exp": now + (settings.WHARF_REFRESH_TOKEN_TTL if ttl is None else ttl),
+        "jti": uuid.uuid4().hex, "cred": credential}
+    if ceiling is not None:
+        claims["ceiling"] = ceiling
     return _sign(claims)
+
+
+@dataclass(frozen=True)
+class Refresh:
+    subject: str
+    credential: str
+    ceiling: dict[str, list[str]] | None
+
+    def cap(self, name: str, actions: list[str]) -> list[str]:
+        """The actions among `actions` that this refresh token lets a token hold on repository `name`."""
+        if self.ceiling is None:
+            return actions
+        allowed = self.ceiling.get(name, self.ceiling.get("*", []))
+        return [action for action in actions if action in allowed]
+
+
+def verify_refresh_claims(token: str) -> Refresh:
+    """The subject, credential and ceiling of a refresh token this registry signed and that has not expired."""
+    decoded = _decode(token, audience=settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
+                      options={"require": ["exp", "sub", "aud", "iss", "cred"]})
+    ceiling = decoded.get("ceiling")
+    if ceiling is not None and not (isinstance(ceiling, dict) and all(
+            isinstance(k, str) and isinstance(v, list) for k, v in ceiling.items())):
+        raise InvalidToken("malformed ceiling")
+    return Refresh(str(decoded["sub"]), str(decoded["cred"]), ceiling)
 
 
 def verify_refresh(token: str) -> tuple[str, str]:
     """(subject, credential) of a refresh token this registry signed and that has not expired."""
-    decoded = _decode(token, audience=settings.WHARF_REGISTRY_SERVICE + REFRESH_AUDIENCE_SUFFIX,
-                      options={"require": ["exp", "sub", "aud", "iss", "cred"]})
-    return str(decoded["sub"]), str(decoded["cred"])
+    refresh = verify_refresh_claims(token)
+    return refresh.subject, refresh.credential
 
 
 class InvalidToken(Exception):
