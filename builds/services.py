@@ -164,6 +164,11 @@ def queue_build(repository: Repository, principal: Principal | None, source: Sou
     namespace; Conflict for a (trigger, commit) that a delivery already built; BrokerUnavailable (and no
     build) when the queue cannot take it."""
     trigger = source.trigger
+    if principal is not None and principal.kind == "user" and principal.user_id is not None:
+        # A session's principal carries no password generation: take the user's, so that a password change
+        # stops the build's push as it stops the user's other registry tokens.
+        user = User.objects.filter(pk=principal.user_id).first()
+        principal = credentials.user_principal(user) if user is not None else principal
     if build_args_stored:   # "run again": the build's own list, secrets still encrypted
         build_args, stored_args = None, build_args
     else:
@@ -260,7 +265,8 @@ def send(build: Build) -> bool:
     from builds.tasks import run_build
 
     try:
-        run_build.apply_async(args=[build.pk], queue="builds", retry=False)
+        run_build.apply_async(args=[build.pk], queue="builds", retry=False,
+                              time_limit=build.time_limit + 900)
     except Exception as exc:   # noqa: BLE001 (kombu raises several kinds for an unreachable broker)
         log.error("could not queue build %s: %r", build.pk, exc)
         return False

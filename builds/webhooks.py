@@ -135,13 +135,13 @@ def receive(request: HttpRequest, trigger_id: int) -> JsonResponse:
         return _answer(202, f"Ignored: {ref} is neither a branch nor a tag.", **seen)
     if trigger.ref_filter and re.search(trigger.ref_filter, ref) is None:
         return _answer(202, f"Ignored: {ref} does not match the filter {trigger.ref_filter}.", **seen)
-    head = payload.get("head_commit") if isinstance(payload.get("head_commit"), dict) else {}
+    head: dict[str, Any] = payload["head_commit"] if isinstance(payload.get("head_commit"), dict) else {}
     message = str(head.get("message") or "")
     if any(marker in message.lower() for marker in SKIP_MARKERS):
         return _answer(202, "Skipped: the head commit asks not to build.", **seen)
     if delivery and Delivery.objects.filter(trigger=trigger, delivery_id=delivery, build__isnull=False).exists():
         return _answer(200, "Already delivered: this delivery queued its build before.", **seen)
-    author = head.get("author") if isinstance(head.get("author"), dict) else {}
+    author: dict[str, Any] = head["author"] if isinstance(head.get("author"), dict) else {}
     source = services.Source(kind=SourceKind.GIT, trigger=trigger, commit_sha=sha, ref=ref,
                              commit_message=message, commit_author=str(author.get("name") or ""),
                              delivery_id=delivery or f"unnamed-{sha}")

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from builds import webhooks
 from portal import health, scrape
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     path("metrics", scrape.metrics_view),
     path("", include("registry_api.urls")),
     path("api/v1/", include("portal.api.urls")),
+    path("webhooks/git/<int:trigger_id>/", webhooks.receive, name="build_webhook"),
     path("admin/", admin.site.urls),
     path("", include("social_django.urls", namespace="social")),
     path("", include("portal.web.urls")),

@@ -116,7 +116,8 @@ def _principal(request: HttpRequest) -> tuple[Principal, bool, tokens.Refresh | 
         form = request.POST
         grant_type = form.get("grant_type", "")
         if grant_type == "refresh_token":
-            return *_from_refresh_token(request, form.get("refresh_token", "")), False
+            principal, refresh = _from_refresh_token(request, form.get("refresh_token", ""))
+            return principal, False, refresh
         if grant_type == "password":
             offline = form.get("access_type") == "offline"
             return _authenticate(request, form.get("username", ""), form.get("password", "")), offline, None
@@ -137,7 +138,9 @@ def token(request: HttpRequest) -> JsonResponse:
         principal, offline, refresh = _principal(request)
     except RegistryError as error:
         return error.response()
-    scopes = request.GET.getlist("scope") or request.POST.get("scope", "").split()
+    # GET repeats `scope`; the OAuth2 POST form (podman with an identity token) repeats it too, or joins
+    # several with spaces.
+    scopes = request.GET.getlist("scope") or [s for v in request.POST.getlist("scope") for s in v.split()]
     access_list = [g for s in scopes for g in [grant(principal, s)] if g is not None]
     if refresh is not None and refresh.ceiling is not None:
         access_list = [{**g, "actions": refresh.cap(g["name"], g["actions"]) if g["type"] == "repository" else []}
