@@ -32,15 +32,21 @@ supervise() {
     done
 }
 
-supervise "Celery worker" $PY -m celery -A portal worker --concurrency 1 --loglevel WARNING &
+supervise "Celery worker" $PY -m celery -A portal worker -Q default,scans --concurrency 1 --loglevel WARNING \
+    -n "default@%h" &
 worker=$!
+# Builds get a worker of their own, so that an hour-long build never holds up tag expiry or the reaper.
+command -v podman >/dev/null || echo "podman is not installed: builds will fail until it is (apt-get install podman)" >&2
+supervise "Celery build worker" $PY -m celery -A portal worker -Q builds --concurrency 1 --loglevel WARNING \
+    -n "builds@%h" &
+builder=$!
 supervise "Celery beat" $PY -m celery -A portal beat --loglevel WARNING \
     --schedule "$DATA_DIR/celerybeat-schedule" &
 beat=$!
-trap 'kill $worker $beat 2>/dev/null; wait $worker $beat 2>/dev/null' EXIT INT TERM
+trap 'kill $worker $builder $beat 2>/dev/null; wait $worker $builder $beat 2>/dev/null' EXIT INT TERM
 
 echo "Wharf on http://127.0.0.1:$PORT (data in $DATA_DIR)"
 .venv/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application &
 web=$!
-trap 'kill $web $worker $beat 2>/dev/null; wait $web $worker $beat 2>/dev/null' EXIT INT TERM
+trap 'kill $web $worker $builder $beat 2>/dev/null; wait $web $worker $builder $beat 2>/dev/null' EXIT INT TERM
 wait $web
