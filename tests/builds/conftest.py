@@ -105,6 +105,8 @@ def start_build_worker(live_server: LiveServer, build_dir: Path, storage_root: P
            "DATA_DIR": str(settings.DATA_DIR), "WHARF_BUILD_DIR": str(build_dir),
            "WHARF_BUILD_REGISTRY_URL": live_server.url, "WHARF_SITE_URL": live_server.url,
            "WHARF_BUILD_ALLOW_FILE_URLS": "1", "WHARF_BUILD_HEARTBEAT_TIMEOUT": "6",
+           # Small caps, so that the hostile builds hit them in seconds.
+           "WHARF_BUILD_FILE_SIZE_LIMIT": "64", "WHARF_BUILD_PIDS_LIMIT": "128", "WHARF_BUILD_MEMORY_LIMIT": "512",
            "SECRET_KEY": settings.SECRET_KEY,
            # The worker signs the refresh token its podman trades at the live server's /v2/auth: one key for both,
            # as WHARF_TOKEN_KEY is one for every node of a deployment.
