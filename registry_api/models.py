@@ -123,8 +123,9 @@ class TagEvent(models.Model):
     previous_expires_at = models.DateTimeField(null=True, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     # Where the pushed image came from, when Wharf built it: {"build": id, "trigger": id, "commit": sha,
-    # "source": url}. Set by builds after its push; empty for images pushed by clients.
-    provenance = models.JSONField(default=dict, blank=True)
+    # "source": url}. Set by builds after its push; NULL for images pushed by clients (the registry's own raw
+    # INSERTs leave it out).
+    provenance = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
