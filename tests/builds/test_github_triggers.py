@@ -11,6 +11,7 @@ from builds.models import Trigger
 from builds.triggers import create_trigger, delete_trigger
 from portal.access import Principal
 from portal.accounts.models import User
+from portal.audit.models import LogEntry
 from portal.errors import Invalid
 from portal.repositories.models import Repository
 from tests.builds.github_standin import GithubStandIn
@@ -46,6 +47,8 @@ def test_a_github_trigger_puts_a_json_push_hook_with_its_secret_on_the_repositor
     assert (trigger.deploy_key_public, trigger.github_deploy_key_id) == ("", None)
     assert github_api.keys("acme/site") == []
     assert secrets.decrypt(trigger.secret_encrypted) == created.secret
+    entry = LogEntry.objects.get(kind="trigger_create")
+    assert (entry.actor, entry.detail["trigger_kind"], entry.detail["source"]) == ("alice", "github", "acme/site")
 
 
 @pytest.mark.django_db
