@@ -3,6 +3,7 @@ read-only deploy key that Wharf makes there), changed, and deleted (taking the h
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,7 @@ def _new_deploy_key(trigger: Trigger, repository: Repository) -> None:
 
 def _install_on_github(trigger: Trigger, user: User, secret: str) -> None:
     """The hook and deploy key on GitHub; a refusal there deletes the trigger again and says why."""
+    hook = None
     try:
         hook = github.create_hook(user, trigger.github_repository, webhook_url(trigger), secret)
         key = None
@@ -159,6 +161,9 @@ def _install_on_github(trigger: Trigger, user: User, secret: str) -> None:
             key = github.add_deploy_key(user, trigger.github_repository,
                                         f"Wharf {trigger.repository.full_name}", trigger.deploy_key_public)
     except github.GithubError as exc:
+        if hook is not None:      # the key was refused: the hook would call a trigger that is gone
+            with contextlib.suppress(github.GithubError):
+                github.delete_hook(user, trigger.github_repository, hook)
         Trigger.objects.filter(pk=trigger.pk).delete()
         raise Invalid(f"GitHub refused: {exc}", "github_repository") from None
     trigger.github_hook_id, trigger.github_deploy_key_id = hook, key

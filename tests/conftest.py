@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builds.github_standin import github_api  # noqa: F401 (a fixture: GitHub at the HTTP edge)
 from tests.client import Client
 from tests.factories import PASSWORD, make_user
 from tests.s3 import s3_server, s3_storage, unique_prefix  # noqa: F401 (fixtures)
