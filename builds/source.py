@@ -193,8 +193,9 @@ def _git_env(url: str, deploy_key: str | None) -> Iterator[tuple[str, dict[str, 
             fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write(text)
-        # Without a deploy key `key` does not exist: ssh skips it quietly and offers no key rather than ours.
-        ssh = ["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+        # Without a deploy key ssh offers no key at all: never the worker's own (~/.ssh) or its agent's.
+        identity = ["-i", str(key)] if deploy_key else ["-o", "IdentityFile=none"]
+        ssh = ["ssh", *identity, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
                "-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={private / 'known_hosts'}",
                "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-F", "/dev/null"]
         protocols = "https:ssh" + (":file" if settings.WHARF_BUILD_ALLOW_FILE_URLS else "")
@@ -313,7 +314,8 @@ def _unzip_from(upload: BinaryIO, start: int, stream: _Prefixed, dest: Path, wri
             for info in infos:
                 writer.count_entry()
                 parts = writer.parts(info.filename)
-                mode = info.external_attr >> 16
+                # Unix modes only from a Unix zip; no type bits there means a plain file.
+                mode = info.external_attr >> 16 if info.create_system == 3 else 0
                 if info.is_dir():
                     writer.directory(parts)
                 elif stat.S_ISLNK(mode):
@@ -322,7 +324,7 @@ def _unzip_from(upload: BinaryIO, start: int, stream: _Prefixed, dest: Path, wri
                     if len(target) > 4096:
                         raise SourceError(f"The archive entry {info.filename[:200]!r} is not a valid link.")
                     writer.symlink(parts, target.decode("utf-8", "replace"))
-                elif mode and not stat.S_ISREG(mode):
+                elif stat.S_IFMT(mode) and not stat.S_ISREG(mode):
                     raise SourceError(f"The archive entry {info.filename[:200]!r} is a device or fifo; "
                                       "a build context holds only files, directories and links.")
                 else:
@@ -403,13 +405,17 @@ class _Writer:
             self._clear(parent, parts)
             mode = 0o755 if mode & 0o111 else 0o644    # the executable bit kept; setuid, setgid, sticky dropped
             fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=parent)
+            written = 0
             with os.fdopen(fd, "wb") as out:
                 while chunk := data.read(CHUNK):
+                    written += len(chunk)
                     self.total += len(chunk)
-                    if self.total > self.max_bytes:
+                    if self.total > self.max_bytes or written > size:
                         raise SourceError(f"The archive unpacks to more than {self.max_bytes} bytes.")
                     out.write(chunk)
                 os.fchmod(out.fileno(), mode)   # not narrowed by the worker's umask
+            if written != size:
+                raise SourceError(f"The archive ends in the middle of {'/'.join(parts)[:200]!r}.")
         finally:
             os.close(parent)
         self.files.add(parts)
