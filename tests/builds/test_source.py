@@ -207,3 +207,13 @@ def test_redact_takes_passwords_and_https_user_parts_out_of_text() -> None:
     assert source._split_credentials("https://u%40x:p%3Aw@host:8443/r.git") == ("https://host:8443/r.git", "u@x", "p:w")
     assert source._split_credentials("git@github.com:a/b.git") == ("git@github.com:a/b.git", None, None)
 
+
+
+def test_https_credentials_reach_git_through_its_credential_helper_only(tmp_path: Path) -> None:
+    # What git would send to the server when it asks (git credential fill), from the environment clone uses.
+    with source._git_env("https://x-access-token:ghs_t%40ken@github.com/alice/app.git", None) as (url, env):
+        asked = subprocess.run(["git", "credential", "fill"], input="protocol=https\nhost=github.com\n\n",
+                               env={**os.environ, **env}, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert url == "https://github.com/alice/app.git"
+    assert "username=x-access-token\npassword=ghs_t@ken\n" in asked.stdout
+    assert all("ghs_" not in value for key, value in env.items() if key != "WHARF_GIT_PASSWORD")
