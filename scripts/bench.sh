@@ -7,6 +7,7 @@
 # skips it), then the scaled-out shape: Wharf and distribution on the same S3 API server (scripts/bench-s3.sh;
 # SKIP_S3BENCH=1) and manifest GETs on one node against two behind nginx, on PostgreSQL (bench/nodesbench.py;
 # SKIP_NODESBENCH=1), and garbage collection over 100,000 blobs on PostgreSQL (bench/gcbench.py; SKIP_GCBENCH=1).
+# Builds (bench/buildbench.py; SKIP_BUILDBENCH=1) run on the first server's own build worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,6 +22,9 @@ trap cleanup EXIT
 
 password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 export DATA_DIR=$work/wharf PORT=$WHARF_PORT WHARF_SERVER_TIMING=1 WHARF_SITE_URL=http://127.0.0.1:$WHARF_PORT
+# The build bench's git repository is a local one (file://), as in the tests; and its 100 timed deliveries
+# each queue a build the bench cancels, so the namespace's queue cap must let them in.
+export WHARF_BUILD_ALLOW_FILE_URLS=1 WHARF_BUILD_QUEUE_LIMIT=200
 unset DATABASE_URL REDIS_URL CELERY_BROKER_URL ALLOWED_HOSTS CSRF_TRUSTED_ORIGINS
 setsid scripts/run.sh >"$work/wharf.log" 2>&1 &
 pids+=($!)
@@ -61,6 +65,13 @@ python3 "$REGBENCH" --url "http://127.0.0.1:$WHARF_PORT" --user regbench --passw
 
 # What each kind of credential costs (password, API token, robot token) at the token endpoint and the API.
 python3 bench/authbench.py --url "http://127.0.0.1:$WHARF_PORT" --user regbench --password "$password"
+
+# Builds: the webhook's answer, webhook to a running build, a trivial build pushed and tagged (cold, then with the
+# layer cache) and a burst of duplicated deliveries, on the same server and its build worker. SKIP_BUILDBENCH=1.
+if [ -z "${SKIP_BUILDBENCH:-}" ]; then
+  .venv/bin/python bench/buildbench.py --url "http://127.0.0.1:$WHARF_PORT" \
+      --json "$ROOT/bench/results/buildbench-$stamp.json"
+fi
 
 # Normal requests while 2,000 connections send nothing and 100 send their headers a byte a second (a slow
 # client must not hold a thread): p50/p99 beside the same requests alone. SKIP_IDLEBENCH=1 skips it.
