@@ -112,7 +112,7 @@ def create_trigger(repository: Repository, principal: Principal, data: dict[str,
     if kind not in TriggerKind.values:
         raise Invalid("A trigger is either 'github' or 'git'.", "kind")
     fields = _settings(data)
-    user = User.objects.get(pk=principal.user_id) if principal.is_person else None
+    user = User.objects.get(pk=principal.user_id) if principal.user_id is not None else None
     if user is None:
         raise Invalid("Only a person can create a trigger: its builds push in their name.")
     secret = secrets.new_webhook_secret()
@@ -141,7 +141,7 @@ def create_trigger(repository: Repository, principal: Principal, data: dict[str,
     if kind == TriggerKind.GITHUB:
         _install_on_github(trigger, user, secret)
     audit.record("trigger_create", principal, client_ip=client_ip, repository=repository,
-                 target=f"trigger {trigger.pk}", source=trigger.source_name, kind=kind)
+                 target=f"trigger {trigger.pk}", source=trigger.source_name, trigger_kind=kind)
     return Created(trigger, secret, webhook_url(trigger))
 
 
