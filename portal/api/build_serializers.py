@@ -30,6 +30,7 @@ class CommaListField(serializers.Field):  # type: ignore[type-arg]
         return value
 
 
+TRIGGER_KINDS = TriggerKind.values   # named in the schema by settings.SPECTACULAR_SETTINGS
 ARGS_HELP = ("A JSON object of names and values, or a list of {name, value, secret}: a secret value is stored "
              "encrypted, masked in the log and never shown again.")
 
@@ -156,7 +157,7 @@ class LogPageSerializer(serializers.Serializer):
 class TriggerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     repository = serializers.CharField(source="repository.full_name")
-    kind = serializers.ChoiceField(choices=TriggerKind.values)
+    kind = serializers.ChoiceField(choices=TRIGGER_KINDS)
     # A field named like Field.source: DRF's metaclass takes declared fields off the class, so they do not clash.
     source = serializers.CharField(  # type: ignore[assignment]
         source="source_name", help_text="The GitHub repository or the clone URL.")
@@ -219,7 +220,7 @@ class TriggerUpdateSerializer(serializers.Serializer):
 
 
 class TriggerCreateSerializer(TriggerUpdateSerializer):
-    kind = serializers.ChoiceField(choices=TriggerKind.values,
+    kind = serializers.ChoiceField(choices=TRIGGER_KINDS,
                                    error_messages={"invalid_choice": "A trigger is either 'github' or 'git'."})
     github_repository = serializers.CharField(required=False, max_length=200,
                                               help_text="github: owner/name, from your connected GitHub account.")
