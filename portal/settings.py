@@ -196,7 +196,8 @@ SPECTACULAR_SETTINGS = {
         "fontFamily": SYSTEM_FONTS, "headings": {"fontFamily": SYSTEM_FONTS}, "code": {"fontFamily": MONO_FONTS}}}},
     # Repository roles and team roles share the field name "role": name their enums.
     "ENUM_NAME_OVERRIDES": {"RepositoryRoleEnum": "portal.api.serializers.ROLES",
-                            "TeamRoleEnum": "portal.api.serializers.TEAM_ROLES"},
+                            "TeamRoleEnum": "portal.api.serializers.TEAM_ROLES",
+                            "TriggerKindEnum": "portal.api.build_serializers.TRIGGER_KINDS"},
 }
 
 # --- Abuse limits ---------------------------------------------------------------------------------------

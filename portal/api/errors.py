@@ -8,7 +8,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from portal.errors import ServiceError, Throttled
+from portal.errors import ServiceError
 
 
 def _first_problem(detail: Any) -> tuple[str, str | None]:
@@ -30,8 +30,9 @@ def _service_error(exc: ServiceError) -> Response:
     if exc.field:
         body["field"] = exc.field
     response = Response({"error": body}, status=exc.status)
-    if isinstance(exc, Throttled):
-        response["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)   # Throttled, and a full build queue (builds.services)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
     return response
 
 

@@ -1,12 +1,13 @@
 """The REST API's routes under /api/v1/.
 
 Repository names contain slashes (acme/tools/builder), so their routes are regular expressions and the
-routes with a fixed suffix (tags/, manifests/, history/, star/, permissions/, logs/) come before the bare
-repository: the first pattern that matches wins. So a repository whose name ends in /permissions, /logs,
-/history, /star or /tags, or in /tags/<x>, /manifests/<x>, /tags/<x>/history or /tags/<x>/restore, is
-shadowed here by its parent's route (`acme/app/tags/` lists the tags of acme/app, never describes a repository
-named acme/app/tags); such repositories are reached through the registry and the pages. Among the tag routes,
-a tag's own routes come first, so that tags named "history", "star" or "tags" are still tags of acme/app.
+routes with a fixed suffix (tags/, manifests/, history/, star/, permissions/, logs/, builds/, triggers/) come
+before the bare repository: the first pattern that matches wins. So a repository whose name ends in /permissions,
+/logs, /history, /star, /builds, /triggers or /tags, or in /tags/<x>, /manifests/<x>, /tags/<x>/history,
+/tags/<x>/restore or /triggers/<n>, is shadowed here by its parent's route (`acme/app/tags/` lists the tags of
+acme/app, never describes a repository named acme/app/tags); such repositories are reached through the
+registry and the pages. Among the tag routes, a tag's own routes come first,
+so that tags named "history", "star" or "tags" are still tags of acme/app.
 """
 
 from __future__ import annotations
@@ -14,7 +15,21 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal.api import docs, gc, logs, manifests, organizations, repositories, robots, stars, tags, teams, user
+from portal.api import (
+    builds,
+    docs,
+    gc,
+    logs,
+    manifests,
+    organizations,
+    repositories,
+    robots,
+    stars,
+    tags,
+    teams,
+    triggers,
+    user,
+)
 from portal.api.base import not_found
 from portal.security import relaxed_for_api_docs
 
@@ -23,6 +38,9 @@ REPO = rf"^repositories/{NS}/(?P<name>[^/]+(?:/[^/]+)*?)"
 ORG = r"^organizations/(?P<organization>[^/]+)"
 GRANT = r"(?P<kind>[^/]+)/(?P<who>[^/]+)"
 TAG = r"(?P<tag>[^/]+)"
+ID = "[0-9]{1,18}"
+TRIGGER = rf"{REPO}/triggers/(?P<trigger_id>{ID})"
+BUILD = rf"^builds/(?P<build_id>{ID})"
 
 urlpatterns = [
     path("repositories/", repositories.RepositoryList.as_view()),
@@ -36,6 +54,11 @@ urlpatterns = [
     re_path(rf"{REPO}/permissions/{GRANT}/$", repositories.PermissionDetail.as_view()),
     re_path(rf"{REPO}/permissions/$", repositories.PermissionList.as_view()),
     re_path(rf"{REPO}/logs/$", logs.RepositoryLogs.as_view()),
+    re_path(rf"{REPO}/builds/$", builds.BuildList.as_view()),
+    re_path(rf"{TRIGGER}/secret/$", triggers.TriggerSecret.as_view()),
+    re_path(rf"{TRIGGER}/deliveries/$", triggers.TriggerDeliveries.as_view()),
+    re_path(rf"{TRIGGER}/$", triggers.TriggerDetail.as_view()),
+    re_path(rf"{REPO}/triggers/$", triggers.TriggerList.as_view()),
     re_path(rf"{REPO}/$", repositories.RepositoryDetail.as_view()),
 
     path("organizations/", organizations.OrganizationList.as_view()),
@@ -57,6 +80,11 @@ urlpatterns = [
     path("user/tokens/", user.TokenList.as_view()),
     path("user/starred/", stars.StarredList.as_view()),
     re_path(r"^user/tokens/(?P<token_id>[0-9]{1,18})/$", user.TokenDetail.as_view()),
+
+    re_path(rf"{BUILD}/$", builds.BuildDetail.as_view()),
+    re_path(rf"{BUILD}/logs/$", builds.BuildLogs.as_view()),
+    re_path(rf"{BUILD}/cancel/$", builds.BuildCancel.as_view()),
+    re_path(rf"{BUILD}/rerun/$", builds.BuildRerun.as_view()),
 
     path("superuser/gc/runs/", gc.GcRuns.as_view()),
 

@@ -32,6 +32,10 @@ ROBOTS = "/api/v1/namespaces/acme/robots"
 # acme/app's v1 was pushed on OLD and moved to NEW (see `tagged`), so it has a history to restore.
 OLD, NEW = (sha256(image(seed)[1]) for seed in ("old", "new"))
 TAG_ROUTES = ("/tags/", "/manifests/", "/history/")
+BUILD_ROUTES = ("/builds/", "/triggers/")
+BUILD = "/api/v1/builds/{build_id}"
+TRIGGER = f"{REPO}/triggers/{{trigger_id}}"
+IDS = {"token_id": 1, "build_id": 1, "trigger_id": 1}   # any ids: only the route is looked at
 
 MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("get", "/api/v1/repositories/", None, "200 " * 10),
@@ -57,6 +61,20 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("put", f"{REPO}/star/", None, STAR.format(ok=200)),
     ("delete", f"{REPO}/star/", None, STAR.format(ok=204)),
     ("put", "/api/v1/repositories/acme/site/star/", None, "401 200 200 200 200 200 200 200 403 200"),
+    ("get", f"{REPO}/builds/", None, READ),
+    ("post", f"{REPO}/builds/", {"trigger": "{trigger_id}", "commit": "a" * 40}, WRITE.format(ok=201)),
+    ("get", f"{BUILD}/", None, READ),
+    ("get", f"{BUILD}/logs/", None, READ),
+    ("post", f"{BUILD}/cancel/", None, WRITE.format(ok=200)),
+    ("post", f"{BUILD}/rerun/", None, WRITE.format(ok=201)),
+    ("get", f"{REPO}/triggers/", None, ADMIN.format(ok=200)),
+    ("post", f"{REPO}/triggers/", {"kind": "git", "clone_url": "https://git.example.com/acme/app.git"},
+     ADMIN.format(ok=201)),
+    ("get", f"{TRIGGER}/", None, ADMIN.format(ok=200)),
+    ("patch", f"{TRIGGER}/", {"enabled": False}, ADMIN.format(ok=200)),
+    ("delete", f"{TRIGGER}/", None, ADMIN.format(ok=200)),
+    ("post", f"{TRIGGER}/secret/", None, ADMIN.format(ok=200)),
+    ("get", f"{TRIGGER}/deliveries/", None, ADMIN.format(ok=200)),
 
     ("post", "/api/v1/organizations/", {"name": "neworg"}, PERSON.format(ok=201)),
     ("get", f"{ORG}/", None, "200 " * 10),
@@ -98,9 +116,28 @@ def tagged(world, client):
     assert push_image(client, world.app, "v1", "new") == NEW
 
 
+@pytest.fixture
+def built(world, monkeypatch):
+    """A trigger of acme/app and a running build of it; the queue records instead of sending (the broker and its
+    worker are builds.tasks', tested there)."""
+    from builds import services
+    from tests.builds.factories import make_build, make_trigger
+
+    monkeypatch.setattr(services, "send", lambda build: True)
+    trigger = make_trigger(world.app)
+    build = make_build(world.app, status="running", trigger=trigger, source_kind="git", commit_sha="b" * 40,
+                       ref="refs/heads/main")
+    return {"trigger_id": trigger.pk, "build_id": build.pk}
+
+
 @pytest.mark.parametrize(("method", "url", "body", "codes"), MATRIX, ids=[f"{m.upper()} {u}" for m, u, _, _ in MATRIX])
 def test_route_answers_each_persona_as_the_matrix_says(world, as_, request, method, url, body, codes):
-    url = url.format(token_id=ApiToken.objects.get(user=world.users["owner"], name="read-only").pk)
+    ids = {"token_id": ApiToken.objects.get(user=world.users["owner"], name="read-only").pk}
+    if any(route in url for route in BUILD_ROUTES):
+        ids |= request.getfixturevalue("built")
+    url = url.format(**ids)
+    if body:
+        body = {key: value.format(**ids) if isinstance(value, str) else value for key, value in body.items()}
     if any(route in url for route in TAG_ROUTES):
         request.getfixturevalue("tagged")
     answers = {}
@@ -117,7 +154,7 @@ def test_route_answers_each_persona_as_the_matrix_says(world, as_, request, meth
 
 
 def test_every_route_and_method_is_in_the_matrix():
-    covered = {(resolve(url.split("?")[0].format(token_id=1)).func.view_class, method)  # type: ignore[attr-defined]
+    covered = {(resolve(url.split("?")[0].format(**IDS)).func.view_class, method)  # type: ignore[attr-defined]
                for method, url, _, _ in MATRIX}
     routes = {(pattern.callback.view_class, method)  # type: ignore[attr-defined]
               for pattern in api_urls.urlpatterns if isinstance(pattern, URLPattern)

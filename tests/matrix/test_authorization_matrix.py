@@ -189,9 +189,10 @@ COVERED_BY_PREFIX = ("admin/",)
 
 
 def test_every_route_is_in_the_matrix() -> None:
+    from tests.api.test_matrix import IDS
     from tests.api.test_matrix import MATRIX as API_MATRIX  # the REST API's rows live beside its tests
 
-    paths = [route.path for route in ROUTES] + [url.format(token_id=1) for _, url, _, _ in API_MATRIX]
+    paths = [route.path for route in ROUTES] + [url.format(**IDS) for _, url, _, _ in API_MATRIX]
     covered = {resolve(path.split("?")[0]).route for path in paths}
     missing = sorted(r for r in _all_routes(get_resolver()) - covered if not r.startswith(COVERED_BY_PREFIX))
     assert not missing, "routes without a row in the authorization matrix:\n" + "\n".join(missing)
