@@ -310,12 +310,14 @@ def enter_phase(build: Build, phase: str) -> None:
 def cancel_build(build: Build, principal: Principal, client_ip: str | None = None) -> Build:
     """A queued build ends cancelled at once; a running one is asked to stop (its worker stops podman within
     a second or two and ends it cancelled). Conflict for a build that has finished."""
-    if transition(build.pk, BuildStatus.CANCELLED, error="Cancelled by " + principal.username):
-        pass
-    elif build.status in ACTIVE or Build.objects.filter(pk=build.pk, status__in=ACTIVE).exists():
-        with write_transaction():
-            Build.objects.filter(pk=build.pk, status__in=ACTIVE).update(cancel_requested=True)
-    else:
+    by = "Cancelled by " + principal.username
+    with write_transaction():
+        # Straight to cancelled only while no worker holds it (queued): a running build's worker must stop podman
+        # first, so it is asked to, and ends the build cancelled itself.
+        done = Build.objects.filter(pk=build.pk, status=BuildStatus.QUEUED).update(
+            status=BuildStatus.CANCELLED, error=by, finished_at=timezone.now(), cancel_requested=True)
+        asked = done or Build.objects.filter(pk=build.pk, status__in=ACTIVE).update(cancel_requested=True)
+    if not asked:
         raise Conflict("This build has finished; there is nothing to cancel.")
     audit.record("build_cancel", principal, client_ip=client_ip, repository=build.repository,
                  target=f"build {build.pk}")

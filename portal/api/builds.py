@@ -178,8 +178,6 @@ def _head_of(trigger: Trigger, ref: str) -> str:
                            "again.") from None
     try:
         commit = source.resolve(trigger.clone_url, ref, deploy_key=deploy_key)
-    except NotImplementedError:
-        raise Invalid("This server cannot look up a branch head yet; give the commit.", "commit") from None
     except source.SourceError as exc:
         raise SourceUnavailable(f"Could not read {ref} of {trigger.source_name}: {exc}") from None
     return commit

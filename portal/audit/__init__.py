@@ -34,6 +34,8 @@ KIND_LABELS = {
     "permission_set": "Set permission", "permission_delete": "Removed permission",
     "push": "Pushed", "pull": "Pulled", "tag_delete": "Deleted tag", "tag_create": "Added or moved tag",
     "tag_expiry": "Set tag expiry", "tag_restore": "Restored tag", "manifest_delete": "Deleted manifest",
+    "build_queue": "Started build", "build_cancel": "Cancelled build", "trigger_create": "Created build trigger",
+    "trigger_change": "Changed build trigger", "trigger_delete": "Deleted build trigger",
 }
 KINDS = tuple(KIND_LABELS)
 

@@ -133,6 +133,9 @@ ROUTES = [
     Route("api", "GET", "/healthz",                                         "200  200 200  200  200  200  200  200  200  200"),
     Route("api", "GET", "/readyz",                                          "200  200 200  200  200  200  200  200  200  200"),
     Route("api", "GET", "/metrics",                                         "200  200 200  200  200  200  200  200  200  200"),
+    # A build webhook's credential is its signature, not a persona (tests/builds/test_webhooks.py); a trigger
+    # that does not exist is a 404 to everyone, signed or not.
+    Route("api", "POST", "/webhooks/git/999999/",                           "404  404 404  404  404  404  404  404  404  404"),
 ]
 
 
