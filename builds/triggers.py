@@ -141,7 +141,7 @@ def create_trigger(repository: Repository, principal: Principal, data: dict[str,
     if kind == TriggerKind.GITHUB:
         _install_on_github(trigger, user, secret)
     audit.record("trigger_create", principal, client_ip=client_ip, repository=repository,
-                 target=f"trigger {trigger.pk}", source=trigger.source_name, kind=kind)
+                 target=f"trigger {trigger.pk}", source=trigger.source_name, trigger_kind=kind)
     return Created(trigger, secret, webhook_url(trigger))
 
 
