@@ -112,23 +112,11 @@ class RevokeGrantForm(forms.Form):
     who = forms.CharField()
 
 
-# How a new repository gets its first image. Only "empty" works until the builds issue wires up the others.
+# How a new repository gets its first image. The build starts lead, once it is created, to the GitHub trigger
+# picker or to the builds tab's upload form.
 STARTS = [("empty", "Empty: push an image to it"),
           ("github", "Linked to a GitHub repository: build on every push"),
           ("dockerfile", "From an uploaded Dockerfile: build it once")]
-BUILD_STARTS = {"github", "dockerfile"}
-NOT_YET = "Builds are not yet set up on this Wharf: create the repository empty and push an image to it."
-
-
-class StartSelect(forms.RadioSelect):
-    """Radio buttons whose build options are shown but cannot be picked yet."""
-
-    def create_option(self, name: str, value: Any, label: Any, selected: Any, index: int,
-                      subindex: int | None = None, attrs: dict[str, Any] | None = None) -> dict[str, Any]:
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        if value in BUILD_STARTS:
-            option["attrs"]["disabled"] = True
-        return option
 
 
 class RepositoryForm(forms.Form):
@@ -138,7 +126,7 @@ class RepositoryForm(forms.Form):
                                   help_text="Markdown: **bold**, `code`, [links](https://example.com), lists.")
     visibility = forms.ChoiceField(choices=VISIBILITIES, initial=Visibility.PRIVATE.value,
                                    widget=forms.RadioSelect)
-    start = forms.ChoiceField(choices=STARTS, initial="empty", required=False, widget=StartSelect,
+    start = forms.ChoiceField(choices=STARTS, initial="empty", required=False, widget=forms.RadioSelect,
                               label="How to start")
 
     def __init__(self, *args: Any, namespaces: list[str], **kwargs: Any) -> None:
@@ -146,10 +134,7 @@ class RepositoryForm(forms.Form):
         self.fields["namespace"].choices = [(name, name) for name in namespaces]  # type: ignore[attr-defined]
 
     def clean_start(self) -> str:
-        value: str = self.cleaned_data.get("start") or "empty"
-        if value in BUILD_STARTS:   # a hand-made POST: the browser cannot pick a disabled option
-            raise forms.ValidationError(NOT_YET)
-        return value
+        return self.cleaned_data.get("start") or "empty"
 
 
 class VisibilityForm(forms.Form):

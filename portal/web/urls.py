@@ -10,7 +10,17 @@ from django.http.response import HttpResponseBase
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from portal.web.views import accounts, dashboard, organizations, repositories, settings, superuser, tags
+from portal.web.views import (
+    accounts,
+    builds,
+    dashboard,
+    organizations,
+    repositories,
+    settings,
+    superuser,
+    tags,
+    triggers,
+)
 
 REPOSITORY = r"(?P<full_name>[a-z0-9][a-z0-9._/-]*?)"
 # A digest never holds "/", and a repository name never holds ":", so the two cannot be confused.
@@ -56,7 +66,16 @@ urlpatterns = [
     re_path(rf"^repository/{REPOSITORY}/logs/$", repositories.repository_logs, name="repository_logs"),
     re_path(rf"^repository/{REPOSITORY}/tags/$", tags.tags, name="repository_tags"),
     re_path(rf"^repository/{REPOSITORY}/history/$", tags.history, name="repository_history"),
-    re_path(rf"^repository/{REPOSITORY}/builds/$", tags.builds, name="repository_builds"),
+    re_path(rf"^repository/{REPOSITORY}/builds/$", builds.builds, name="repository_builds"),
+    re_path(rf"^repository/{REPOSITORY}/builds/(?P<build_id>[0-9]+)/$", builds.build, name="repository_build"),
+    re_path(rf"^repository/{REPOSITORY}/builds/(?P<build_id>[0-9]+)/log/$", builds.build_log,
+            name="repository_build_log"),
+    re_path(rf"^repository/{REPOSITORY}/builds/(?P<build_id>[0-9]+)/log\.txt$", builds.build_log_download,
+            name="repository_build_log_download"),
+    re_path(rf"^repository/{REPOSITORY}/triggers/$", triggers.trigger_list, name="repository_triggers"),
+    re_path(rf"^repository/{REPOSITORY}/triggers/new/$", triggers.trigger_new, name="repository_trigger_new"),
+    re_path(rf"^repository/{REPOSITORY}/triggers/(?P<trigger_id>[0-9]+)/$", triggers.trigger,
+            name="repository_trigger"),
     re_path(rf"^repository/{REPOSITORY}/star/$", dashboard.star, name="repository_star"),
     re_path(rf"^repository/{REPOSITORY}/manifest/{DIGEST}/$", tags.manifest, name="repository_manifest"),
     re_path(rf"^repository/{REPOSITORY}/$", repositories.repository, name="repository"),

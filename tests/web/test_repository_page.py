@@ -3,7 +3,6 @@ form's "how to start" choice; and the Markdown renderer behind descriptions."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -103,26 +102,6 @@ def test_anonymous_visitors_see_a_public_repository_without_a_star_button(client
 
 
 # --- Creating: how to start ------------------------------------------------------------------------------------------
-
-def test_the_create_form_shows_the_build_starts_disabled(login_as: Login, alice: User) -> None:
-    page = text(login_as(alice).get("/repository/new/"))
-
-    inputs = {re.search(r'value="(\w+)"', tag).group(1): tag  # type: ignore[union-attr]
-              for tag in re.findall(r'<input type="radio" name="start"[^>]*>', page)}
-    assert sorted(inputs) == ["dockerfile", "empty", "github"]
-    assert "disabled" not in inputs["empty"] and "checked" in inputs["empty"]
-    assert "disabled" in inputs["github"] and "disabled" in inputs["dockerfile"]
-    assert "Builds are not yet set up" in page
-
-
-@pytest.mark.parametrize("start", ["github", "dockerfile"])
-def test_a_build_start_is_refused_until_builds_are_set_up(login_as: Login, alice: User, start: str) -> None:
-    response = login_as(alice).post("/repository/new/", {"namespace": "alice", "name": "app",
-                                                         "visibility": "private", "start": start})
-
-    assert response.status_code == 400 and "Builds are not yet set up" in response.context["form"].errors["start"][0]
-    assert not Repository.objects.exists()
-
 
 def test_an_empty_start_creates_the_repository_and_shows_the_push_command(login_as: Login, alice: User) -> None:
     response = login_as(alice).post("/repository/new/", {"namespace": "alice", "name": "app", "start": "empty",

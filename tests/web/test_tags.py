@@ -1,4 +1,4 @@
-"""The tags page, the tag actions, the tag history with restore, the manifest page and the builds placeholder.
+"""The tags page, the tag actions, the tag history with restore, the manifest page and the builds tab.
 
 alice owns alice/app (admin), bob may push to it (write), charlie may only pull (read).
 """
@@ -366,10 +366,10 @@ def test_a_missing_manifest_is_a_not_found(login_as: Login, app: Repository, cha
     assert login_as(charlie).get(f"/repository/alice/app/manifest/{NEVER}/").status_code == 404
 
 
-def test_the_builds_page_says_builds_are_not_yet_set_up(login_as: Login, app: Repository, charlie: User) -> None:
+def test_the_builds_tab_shows_the_build_list(login_as: Login, app: Repository, charlie: User) -> None:
     page = text(login_as(charlie).get("/repository/alice/app/builds/"))
 
-    assert "Builds are not yet set up" in page
+    assert 'data-testid="builds"' in page and "No builds yet." in page
 
 
 # --- Who may see ------------------------------------------------------------------------------------------------------

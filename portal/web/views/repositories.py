@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from portal import access
@@ -120,8 +121,17 @@ def repository_new(request: HttpRequest) -> HttpResponse:
             add_service_error(form, error)
         else:
             messages.success(request, f"Created {repo.full_name}.")
-            return redirect("repository", repo.full_name)
+            return _after_create(repo, data["start"])
     return render(request, "web/repository_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _after_create(repo: Repository, start: str) -> HttpResponse:
+    """The page that continues the start chosen: the GitHub trigger picker, the upload form, or the overview."""
+    if start == "github":
+        return redirect(reverse("repository_trigger_new", args=[repo.full_name]) + "?kind=github")
+    if start == "dockerfile":
+        return redirect(reverse("repository_builds", args=[repo.full_name]) + "#start")
+    return redirect("repository", repo.full_name)
 
 
 @login_required

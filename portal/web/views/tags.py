@@ -1,4 +1,4 @@
-"""A repository's tags page, tag history ("time machine"), manifest page and the builds placeholder.
+"""A repository's tags page, tag history ("time machine") and manifest page.
 
 Reading needs read on the repository (404 otherwise, as for a missing one); every change (delete, retag,
 expiry, restore) needs write, and a reader's POST gets 403 before anything is parsed. The rules live in
@@ -180,7 +180,7 @@ def _restore(request: HttpRequest, repository: Repository) -> Failed | None:
     return failed
 
 
-# --- Manifest and builds ------------------------------------------------------------------------------------------
+# --- Manifest ----------------------------------------------------------------------------------------------------
 
 @require_safe
 def manifest(request: HttpRequest, full_name: str, digest: str) -> HttpResponse:
@@ -195,9 +195,3 @@ def manifest(request: HttpRequest, full_name: str, digest: str) -> HttpResponse:
     return render(request, "web/manifest.html", _base(request, repository, role, "tags", detail=detail, pull=pull,
                                                       is_artifact=is_artifact))
 
-
-@require_safe
-def builds(request: HttpRequest, full_name: str) -> HttpResponse:
-    repository, role = get_repository(request, full_name)
-    return render(request, "web/repository_builds.html", _base(
-        request, repository, role, "builds", build=commands.build_commands(request, repository.full_name)))
