@@ -35,6 +35,7 @@ ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l
 QEMU_NAMES = {"amd64": "x86_64", "arm64": "aarch64", "arm": "arm", "386": "i386", "ppc64le": "ppc64le",
               "s390x": "s390x", "riscv64": "riscv64"}
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
+FILE_SIZE_FLOOR_MB = 64
 
 
 @dataclass
@@ -148,7 +149,9 @@ class Podman:
         for key, value in annotations.items():
             argv += ["--annotation", f"{key}={value}"]
         argv.append(str(context))
-        outcome = self._run(cgroup, argv, env=env, file_size_mb=self.limits.file_size_mb)
+        # The rlimit holds for podman too, and its chroot RUN writes a copy of the podman binary (~33 MB): below
+        # a floor every RUN step would die of SIGXFSZ.
+        outcome = self._run(cgroup, argv, env=env, file_size_mb=max(self.limits.file_size_mb, FILE_SIZE_FLOOR_MB))
         if outcome.returncode != 0 or outcome.reason == "timed out":
             if cgroup is not None and cgroup.out_of_memory():
                 outcome.reason = "out of memory"
@@ -157,6 +160,8 @@ class Podman:
             elif not outcome.reason and self._exec_format_error and not all(can_run(t) for t in targets):
                 outcome.reason = ("exec format error: RUN steps for a foreign platform need qemu-user-static "
                                   "registered in binfmt_misc")
+        if not outcome.ok:
+            self._remove_leftovers()
         return outcome
 
     def push(self, image: str, destination: str, *, authfile: Path, tls_verify: bool, digestfile: Path,
@@ -223,6 +228,16 @@ class Podman:
 
         done = sandbox.run(argv, log=log, watch=watch, env=env, cgroup=cgroup, file_size_mb=file_size_mb)
         return Outcome(done.returncode, done.reason)
+
+    def _remove_leftovers(self) -> None:
+        """A build stopped mid-RUN leaves its working container in the store (a full vfs copy): remove such
+        containers, but only while no other build uses this store (theirs would look the same)."""
+        if sandbox.processes_using(str(self._store())):
+            return
+        listed = self._quiet(["ps", "--all", "--external", "--format", "{{.ID}}"])
+        ids = listed.stdout.split() if listed.returncode == 0 else []
+        if ids:
+            self._quiet(["rm", "--force", *ids])
 
     def _have(self, image: str, target: str) -> bool:
         """Whether the store has `image` for `target` already (podman 4.3's pull has no --policy=missing)."""

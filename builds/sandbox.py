@@ -341,8 +341,8 @@ def build_cgroups() -> set[str]:
     return names
 
 
-def kill_using(argument: str) -> None:
-    """Stop every process whose command line has `argument` (a build's run root), with what it started."""
+def processes_using(argument: str) -> set[int]:
+    """The processes (not this one) whose command line has `argument` as one of its words."""
     found: set[int] = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
@@ -352,6 +352,12 @@ def kill_using(argument: str) -> None:
                 continue
             if argument.encode() in words:
                 found.add(int(entry.name))
+    return found
+
+
+def kill_using(argument: str) -> None:
+    """Stop every process whose command line has `argument` (a build's run root), with what it started."""
+    found = processes_using(argument)
     for pid in list(found):
         found |= descendants(pid)
     if found:
