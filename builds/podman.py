@@ -199,7 +199,7 @@ class Podman:
         return self._root or self.storage_root
 
     def _podman(self) -> list[str]:
-        return ["podman", "--root", str(self._store()), "--runroot", str(short_run_root(self.run_root)),
+        return ["podman", "--root", str(self._store()), "--runroot", str(podman_run_root(self._store())),
                 "--storage-driver", self.driver, "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
 
     def _registry_flags(self) -> list[str]:
@@ -219,6 +219,8 @@ class Podman:
     def _run(self, cgroup: sandbox.Cgroup | None, argv: list[str], *, env: dict[str, str] | None = None,
              file_size_mb: int = 0) -> Outcome:
         self.commands.append(list(argv))
+        env = dict(env or os.environ)
+        env[sandbox.MARKER] = str(self.run_root)   # how cleanup_orphans finds this build's processes
         watch = sandbox.Watch(self.limits.deadline, self.cancelled, self.storage_root, self.limits.min_free_mb)
 
         def log(line: str) -> None:
@@ -255,16 +257,11 @@ class Podman:
             return subprocess.CompletedProcess(argv, 1, "", "timed out")
 
 
-def short_run_root(run_root: Path) -> Path:
-    """podman refuses a --runroot longer than 50 characters: a longer one is reached through a short symlink
-    in /tmp (cleanup_orphans removes it with the run root)."""
-    if len(str(run_root)) <= 50:
-        return run_root
-    alias = Path("/tmp") / f"wharf-run-{hashlib.sha256(str(run_root).encode()).hexdigest()[:12]}"
-    if not alias.is_symlink() or alias.readlink() != run_root:
-        alias.unlink(missing_ok=True)
-        alias.symlink_to(run_root)
-    return alias
+def podman_run_root(storage_root: Path) -> Path:
+    """The --runroot podman gets for a store: one per store, not per build. podman records the runroot in the
+    store's own database and refuses another one later ("database configuration mismatch"), and refuses one
+    longer than 50 characters; so a short directory in /tmp named after the store."""
+    return Path("/tmp") / f"wharf-run-{hashlib.sha256(str(storage_root).encode()).hexdigest()[:12]}"
 
 
 def _json(text: str) -> dict:  # type: ignore[type-arg]
@@ -424,11 +421,5 @@ def cleanup_orphans(active_build_ids: set[int], *, build_dir: Path | None = None
         for entry in parent.iterdir():
             if entry.name.isdigit() and int(entry.name) not in active_build_ids:
                 if kind == "run":
-                    alias = short_run_root(entry)
-                    sandbox.kill_using(str(alias))   # hosts without cgroups: find podman by its --runroot
-                    if alias != entry:
-                        alias.unlink(missing_ok=True)
+                    sandbox.kill_marked(str(entry))   # hosts without cgroups: find podman by its environment
                 shutil.rmtree(entry, ignore_errors=True)
-    for alias in Path("/tmp").glob("wharf-run-*"):
-        if alias.is_symlink() and not alias.exists():
-            alias.unlink(missing_ok=True)   # a run root that is gone

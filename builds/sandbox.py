@@ -23,6 +23,7 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PREFIX = "wharf-build-"
+MARKER = "WHARF_BUILD_RUN_ROOT"  # in the environment of every process a build starts (inherited by its children)
 MAX_LINE = 16 * 1024          # a longer "line" (a progress bar without breaks) is handed on in pieces
 TERM_GRACE = 3.0              # seconds between SIGTERM and SIGKILL
 _BREAKS = re.compile(rb"\r\n|\r|\n")
@@ -355,9 +356,17 @@ def processes_using(argument: str) -> set[int]:
     return found
 
 
-def kill_using(argument: str) -> None:
-    """Stop every process whose command line has `argument` (a build's run root), with what it started."""
-    found = processes_using(argument)
+def kill_marked(run_root: str) -> None:
+    """Stop every process whose environment names `run_root` as its build's (see MARKER), and what it started."""
+    wanted = f"{MARKER}={run_root}".encode()
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
     for pid in list(found):
         found |= descendants(pid)
     if found:

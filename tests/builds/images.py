@@ -8,13 +8,14 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from builds.podman import short_run_root
+from builds.podman import podman_run_root
 
 BUSYBOX_IMAGE = "localhost/wharf-test/busybox:1"
 
 
-def podman_flags(storage_root: Path, run_root: Path, driver: str = "vfs") -> list[str]:
-    return ["podman", "--root", str(storage_root), "--runroot", str(short_run_root(run_root)),
+def podman_flags(storage_root: Path, driver: str = "vfs") -> list[str]:
+    """podman's global flags as builds.podman passes them for this store."""
+    return ["podman", "--root", str(storage_root), "--runroot", str(podman_run_root(storage_root)),
             "--storage-driver", driver, "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
 
 
@@ -32,7 +33,7 @@ def make_busybox_image(storage_root: Path, run_root: Path, name: str = BUSYBOX_I
         shell = tarfile.TarInfo("bin/sh")
         shell.type, shell.linkname = tarfile.SYMTYPE, "busybox"
         tar.addfile(shell)
-    subprocess.run([*podman_flags(storage_root, run_root), "import", "--change", "ENV PATH=/bin",
+    subprocess.run([*podman_flags(storage_root), "import", "--change", "ENV PATH=/bin",
                     str(archive), name], check=True, capture_output=True)
     archive.unlink()
     return name

@@ -66,7 +66,7 @@ class Builder:
                                  annotations={"org.example.note": "test"}, network=network)
 
     def podman_cli(self, *args: str, store: Path | None = None) -> str:
-        argv = [*podman_flags(store or self.podman.storage_root, self.podman.run_root), *args]
+        argv = [*podman_flags(store or self.podman.storage_root), *args]
         return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
     @property
@@ -95,11 +95,11 @@ def test_a_copy_only_build_from_scratch_makes_an_image_with_its_labels_and_annot
     assert inspected["Annotations"]["org.example.note"] == "test"
     build_argv = next(argv for argv in builder.podman.commands if "build" in argv)
     assert build_argv[:3] == ["unshare", "--net", "--"] or podman.detect_isolation() == "oci"
-    flags = podman_flags(builder.podman.storage_root, builder.podman.run_root)
+    flags = podman_flags(builder.podman.storage_root)
     assert build_argv[build_argv.index("podman"):][:11] == flags
     assert "--layers" in build_argv and "--pull=never" in build_argv
     builder.podman.remove("localhost/out:1")
-    assert subprocess.run([*podman_flags(builder.podman.storage_root, builder.podman.run_root), "image",
+    assert subprocess.run([*podman_flags(builder.podman.storage_root), "image",
                            "exists", "localhost/out:1"]).returncode == 1
 
 
@@ -120,6 +120,16 @@ def test_a_run_step_that_needs_the_network_fails_without_it(tmp_path: Path) -> N
     outcome = builder.build(tmp_path, f"FROM {BUSYBOX_IMAGE}\nRUN busybox nc -w 2 10.0.0.1 80 </dev/null\n")
     assert outcome.returncode != 0 and outcome.reason == ""
     assert any("nc:" in line or "Network is unreachable" in line for line in builder.lines), builder.lines
+
+
+def test_a_second_build_in_the_same_cache_with_its_own_run_root_reuses_the_layers(tmp_path: Path) -> None:
+    first = Builder(tmp_path)
+    dockerfile = "FROM scratch\nCOPY hello.txt /hello.txt\n"
+    assert first.build(tmp_path, dockerfile, files={"hello.txt": "hi\n"}).ok, first.lines
+    second = Builder(tmp_path)
+    assert second.podman.run_root != first.podman.run_root
+    assert second.build(tmp_path, dockerfile, image="localhost/again:1").ok, second.lines
+    assert any("Using cache" in line for line in second.lines)
 
 
 def test_a_run_step_that_never_ends_stops_at_the_deadline_and_leaves_no_process(tmp_path: Path) -> None:
@@ -240,9 +250,10 @@ def test_cleanup_orphans_kills_a_leftover_and_keeps_the_active(tmp_path: Path, m
             group: sandbox.Cgroup | None = sandbox.Cgroup.create(f"{sandbox.CGROUP_PREFIX}{build_id}", 256, 64)
         except OSError:
             group = None
-        # A stand-in for a podman a dead worker left behind: it names its run root like podman does.
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "--runroot",
-                                  str(run_root)], preexec_fn=group.join if group else None)
+        # A stand-in for a podman a dead worker left behind, marked with its run root as builds mark theirs.
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                                 env={**os.environ, sandbox.MARKER: str(run_root)},
+                                 preexec_fn=group.join if group else None)
         leftovers.append((build_id, group, child))
     podman.cleanup_orphans({42}, build_dir=build_dir)
     (_, orphan_group, orphan), (_, active_group, active) = leftovers
