@@ -104,14 +104,12 @@ class Podman:
         netns: list[str] = []
         if not network:
             # Without network the build cannot fetch its FROM images: pull them first, outside.
-            for name, target in base_images(dockerfile.read_text(errors="replace"), given, targets):
-                if self._have(name, target):
-                    continue
-                pulled = self._run(cgroup, [*self._podman(), "pull", *self._registry_flags(),
-                                            "--platform", target, name])
-                if not pulled.ok:
-                    self.log(f"Could not pull the base image {name} ({target})")
-                    return pulled
+            bases = base_images(dockerfile.read_text(errors="replace"), given, targets)
+            for name in {name for name, _ in bases}:
+                wanted = [target for base, target in bases if base == name]
+                failed = self._pull(cgroup, name, wanted)
+                if failed is not None:
+                    return failed
             if isolation == "chroot":
                 self.log("RUN steps have no network: the build runs in a network namespace of its own "
                          "(chroot isolation refuses --network none)")
@@ -240,6 +238,28 @@ class Podman:
         ids = listed.stdout.split() if listed.returncode == 0 else []
         if ids:
             self._quiet(["rm", "--force", *ids])
+
+    def _pull(self, cgroup: sandbox.Cgroup | None, name: str, targets: list[str]) -> Outcome | None:
+        """Pull `name` for each target. For several, a local manifest list of that name then holds each pulled
+        image: a later pull of the same name retags it, and `build --pull=never` finds each platform's image
+        through the list."""
+        if len(targets) == 1 and self._have(name, targets[0]):
+            return None
+        if len(targets) > 1:
+            self._quiet(["manifest", "rm", name])
+        ids = []
+        for target in targets:
+            pulled = self._run(cgroup, [*self._podman(), "pull", *self._registry_flags(), "--platform", target, name])
+            if not pulled.ok:
+                self.log(f"Could not pull the base image {name} ({target})")
+                return pulled
+            ids.append(self._quiet(["image", "inspect", "--format", "{{.Id}}", name]).stdout.strip())
+        if len(targets) > 1:
+            self._quiet(["untag", name])
+            self._quiet(["manifest", "create", name])
+            for image_id in ids:
+                self._quiet(["manifest", "add", name, f"containers-storage:{image_id}"])
+        return None
 
     def _have(self, image: str, target: str) -> bool:
         """Whether the store has `image` for `target` already (podman 4.3's pull has no --policy=missing)."""

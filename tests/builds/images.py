@@ -19,8 +19,9 @@ def podman_flags(storage_root: Path, driver: str = "vfs") -> list[str]:
             "--storage-driver", driver, "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
 
 
-def make_busybox_image(storage_root: Path, run_root: Path, name: str = BUSYBOX_IMAGE) -> str:
-    """Import the busybox base image as `name` into the store at storage_root; returns the name."""
+def make_busybox_image(storage_root: Path, run_root: Path, name: str = BUSYBOX_IMAGE, arch: str = "") -> str:
+    """Import the busybox base image as `name` into the store at storage_root; returns the name. With `arch`, the
+    image claims that architecture (its busybox stays the host's: for COPY-only multi-platform tests)."""
     busybox = shutil.which("busybox") or "/bin/busybox"
     archive = run_root.parent / f"{run_root.name}-busybox.tar"
     run_root.mkdir(parents=True, exist_ok=True)
@@ -34,6 +35,7 @@ def make_busybox_image(storage_root: Path, run_root: Path, name: str = BUSYBOX_I
         shell.type, shell.linkname = tarfile.SYMTYPE, "busybox"
         tar.addfile(shell)
     subprocess.run([*podman_flags(storage_root), "import", "--change", "ENV PATH=/bin",
+                    *(["--arch", arch] if arch else []),
                     str(archive), name], check=True, capture_output=True)
     archive.unlink()
     return name

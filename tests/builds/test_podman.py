@@ -371,3 +371,22 @@ def test_without_network_the_base_image_is_pulled_first_then_built_from(tmp_path
     assert "built-offline" in builder.lines
     pulled = [argv for argv in builder.podman.commands if "pull" in argv]
     assert pulled and pulled[0][-1] == base
+
+
+def test_without_network_a_multi_platform_base_is_pulled_for_each_platform(tmp_path: Path, registry: str) -> None:
+    seed = Builder(tmp_path / "seed")
+    base = f"{registry}/ns/multibase:1"
+    seed.podman_cli("manifest", "create", "localhost/baselist")
+    for architecture in ("amd64", "arm64"):
+        name = make_busybox_image(seed.podman.storage_root, seed.podman.run_root, f"localhost/base:{architecture}",
+                                  arch=architecture)
+        seed.podman_cli("manifest", "add", "localhost/baselist", f"containers-storage:{name}")
+    seed.podman_cli("manifest", "push", "--all", "--tls-verify=false", "localhost/baselist", f"docker://{base}")
+    builder = Builder(tmp_path)
+    builder.podman.tls_verify = False
+    outcome = builder.build(tmp_path, f"FROM {base}\nCOPY a /a\n", files={"a": "a"}, image="localhost/multi:1",
+                            platforms=["linux/amd64", "linux/arm64"])
+    assert outcome.ok, builder.lines
+    listed = json.loads(builder.podman_cli("manifest", "inspect", "localhost/multi:1",
+                                           store=builder.podman.storage_root / "platforms"))
+    assert len(listed["manifests"]) == 2
