@@ -28,8 +28,12 @@ _count = itertools.count()
 
 
 @pytest.fixture(autouse=True)
-def needs_podman() -> None:
+def needs_podman(tmp_path: Path) -> Iterator[None]:
     require_tool("podman")
+    yield
+    # podman's per-store runroots live in /tmp (builds.podman.podman_run_root): remove this test's.
+    for store in (tmp_path / "cache", tmp_path / "cache" / "platforms", tmp_path / "seed" / "cache"):
+        shutil.rmtree(podman.podman_run_root(store), ignore_errors=True)
 
 
 class Builder:
