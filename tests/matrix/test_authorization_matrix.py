@@ -114,6 +114,16 @@ ROUTES = [
     Route("page", "GET", f"/repository/acme/app/manifest/{MANIFEST}/",      "404  404 200  200  200  404  404  200  404  404"),
     Route("page", "GET", f"/repository/acme/app/manifest/{UNKNOWN}/",       "404  404 404  404  404  404  404  404  404  404"),
     Route("page", "GET", "/repository/acme/app/builds/",                    "404  404 200  200  200  404  404  200  404  404"),
+    # Builds (issue 12): readers see builds and their logs; writers start, cancel and run again; admins manage
+    # triggers. A finished build's cancel goes back to its page with a message (302) for writers.
+    Route("page", "GET", "/repository/acme/app/builds/{build}/",            "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "POST", "/repository/acme/app/builds/{build}/",           "404  404 403  302  302  404  404  302  404  404",
+          body="form:action=cancel"),
+    Route("page", "GET", "/repository/acme/app/builds/{build}/log/",        "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "GET", "/repository/acme/app/builds/{build}/log.txt",     "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "GET", "/repository/acme/app/triggers/",                  "302  404 403  403  200  404  404  200  302  302"),
+    Route("page", "GET", "/repository/acme/app/triggers/new/",              "302  404 403  403  200  404  404  200  302  302"),
+    Route("page", "GET", "/repository/acme/app/triggers/{trigger}/",        "302  404 403  403  200  404  404  200  302  302"),
     Route("page", "POST", "/repository/acme/app/star/",                     "302  404 302  302  302  404  404  302  302  302",
           body="form:action=star"),
     Route("page", "GET", "/static/wharf.css",                               "200  200 200  200  200  200  200  200  200  200"),
@@ -162,7 +172,8 @@ def _call(client, world: World, route: Route, persona_name: str):  # type: ignor
         kwargs = {"data": route.body.removeprefix("form:"), "content_type": "application/x-www-form-urlencoded"}
     elif route.body is not None:
         kwargs = {"data": route.body, "content_type": "application/json"}
-    return client.generic(route.method, route.path, **kwargs, **headers)
+    path = route.path.replace("{build}", str(world.ids["build"])).replace("{trigger}", str(world.ids["trigger"]))
+    return client.generic(route.method, path, **kwargs, **headers)
 
 
 def _cases() -> list[tuple[Route, str]]:
@@ -195,7 +206,7 @@ def test_every_route_is_in_the_matrix() -> None:
     from tests.api.test_matrix import IDS
     from tests.api.test_matrix import MATRIX as API_MATRIX  # the REST API's rows live beside its tests
 
-    paths = [route.path for route in ROUTES] + [url.format(**IDS) for _, url, _, _ in API_MATRIX]
+    paths = [route.path.replace("{build}", "1").replace("{trigger}", "1") for route in ROUTES] + [url.format(**IDS) for _, url, _, _ in API_MATRIX]
     covered = {resolve(path.split("?")[0]).route for path in paths}
     missing = sorted(r for r in _all_routes(get_resolver()) - covered if not r.startswith(COVERED_BY_PREFIX))
     assert not missing, "routes without a row in the authorization matrix:\n" + "\n".join(missing)

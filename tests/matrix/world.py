@@ -84,4 +84,9 @@ def build_world() -> World:
         "weak_token": Persona("weak_token", credentials.token_principal(token_row) or Principal(),
                               api_headers={"HTTP_AUTHORIZATION": f"Bearer {weak}"}),
     }
-    return World(personas, {"robot": robot.pk, "token": token_row.pk, "manifest": sha256(INDEX)})
+    from tests.builds.factories import make_build, make_trigger
+
+    trigger = make_trigger(app, created_by=repo_admin)
+    build = make_build(app, trigger=trigger, source_kind="git", commit_sha="b" * 40, log=["STEP 1/1: FROM scratch"])
+    return World(personas, {"robot": robot.pk, "token": token_row.pk, "manifest": sha256(INDEX),
+                            "build": build.pk, "trigger": trigger.pk})

@@ -427,7 +427,7 @@ def test_start_build_on_a_trigger_builds_the_given_commit(login_as: Login, app: 
 
 def test_start_build_without_a_reachable_branch_head_says_why(login_as: Login, app: Repository,
                                                               alice: User) -> None:
-    # git.example.com answers nothing: the head cannot be read (or, before the git helper lands, is not looked up).
+    # git.example.com answers nothing: the head cannot be read.
     trigger = make_trigger(app)
 
     response = login_as(alice).post(f"{TRIGGERS}{trigger.pk}/", {"action": "start", "commit": ""})
@@ -436,15 +436,21 @@ def test_start_build_without_a_reachable_branch_head_says_why(login_as: Login, a
     assert 'data-testid="start-form"' in text(response)
 
 
-def test_the_github_picker_asks_to_connect_github_first(login_as: Login, app: Repository, alice: User) -> None:
+def test_the_github_picker_asks_to_connect_github_for_builds_first(login_as: Login, app: Repository, alice: User,
+                                                                  settings: Any) -> None:
+    settings.SOCIAL_AUTH_GITHUB_KEY = "an-app"
     page = text(login_as(alice).get(f"{TRIGGERS}new/?kind=github"))
 
-    try:
-        connected = github.connected(alice)
-    except NotImplementedError:
-        assert 'data-testid="github-missing"' in page
-        return
-    assert not connected and 'data-testid="connect-github"' in page and "next=" in page
+    assert not github.connected(alice) and 'data-testid="connect-github"' in page
+    assert "for=builds" in page and "next=" in page
+
+
+def test_without_a_github_app_the_picker_says_how_to_set_one_up(login_as: Login, app: Repository, alice: User,
+                                                                settings: Any) -> None:
+    settings.SOCIAL_AUTH_GITHUB_KEY = ""
+    page = text(login_as(alice).get(f"{TRIGGERS}new/?kind=github"))
+
+    assert 'data-testid="github-missing"' in page and "GITHUB_CLIENT_ID" in page
 
 
 def test_the_builds_tab_links_the_triggers_for_admins(login_as: Login, app: Repository, alice: User) -> None:

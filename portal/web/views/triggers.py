@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from builds import github, secrets, source, triggers
@@ -50,7 +51,6 @@ RECENT_DELIVERIES = 3      # per trigger on the list
 DELIVERIES = 20            # on a trigger's page
 # The connect-for-builds flow (asks GitHub for the scopes builds need) names its view so; until it exists,
 # the sign-in connection of the settings page.
-CONNECT_URL_NAME = "github_connect"
 
 
 def _admin_repository(request: HttpRequest, full_name: str) -> Repository:
@@ -95,11 +95,10 @@ def trigger_list(request: HttpRequest, full_name: str) -> HttpResponse:
 # --- Creating ---------------------------------------------------------------------------------------------------
 
 def connect_url(request: HttpRequest) -> str:
-    try:
-        base = reverse(CONNECT_URL_NAME)
-    except NoReverseMatch:
-        base = reverse("social:begin", args=["github"])
-    return f"{base}?{urlencode({'next': request.get_full_path()})}"
+    """GitHub's sign-in, asking also for the scopes builds need (portal/accounts/github.py: `for=builds`), and
+    back to this page."""
+    base = reverse("social:begin", args=["github"])
+    return f"{base}?{urlencode({'for': 'builds', 'next': request.get_full_path()})}"
 
 
 @login_required
@@ -122,14 +121,14 @@ def _new_github(request: HttpRequest, repository: Repository) -> HttpResponse:
     """Connect GitHub; pick an owner (?owner=), then one of its repositories (?repository=); then the settings."""
     user = user_of(request)
     context = _context(repository, kind="github", connect_url=connect_url(request))
+    if not settings.SOCIAL_AUTH_GITHUB_KEY:
+        return render(request, "web/trigger_new.html", {**context, "github_missing": True})
     try:
         if not github.connected(user):
             return render(request, "web/trigger_new.html", {**context, "connected": False})
         owners = github.organizations(user)
         owner = request.GET.get("owner") or (owners[0] if owners else "")
         choices = github.repositories(user, owner) if owner in owners else []
-    except NotImplementedError:
-        return render(request, "web/trigger_new.html", {**context, "github_missing": True})
     except github.GithubError as error:
         messages.error(request, str(error))
         return render(request, "web/trigger_new.html", {**context, "connected": True, "owners": []})
@@ -158,9 +157,6 @@ def _create(request: HttpRequest, repository: Repository, form: TriggerSettingsF
         data["github_repository"] = form.cleaned_data["github_repository"]
     try:
         created = triggers.create_trigger(repository, principal(request), data, client_ip(request))
-    except NotImplementedError:
-        form.add_error(None, "GitHub triggers are not available on this Wharf yet; use Any git repository.")
-        return _failed("form", form)
     except ServiceError as error:
         return _failed("form", form, error)
     if kind == TriggerKind.GITHUB:
@@ -251,9 +247,6 @@ def _start(request: HttpRequest, item: Trigger) -> HttpResponse | Failed | None:
             commit = source.resolve(item.clone_url, ref, deploy_key=key)
         build = build_services.queue_build(item.repository, principal(request), build_services.Source(
             kind=SourceKind.GIT, trigger=item, commit_sha=commit, ref=ref), client_ip=client_ip(request))
-    except NotImplementedError:
-        form.add_error("commit", "Finding the branch head is not available yet; give a commit id.")
-        return Failed("start_form", form)
     except source.SourceError as error:
         form.add_error("commit", f"Could not read {item.default_branch} of {item.source_name}: {error}")
         return Failed("start_form", form)
