@@ -6,6 +6,7 @@ nothing; one whose worker died (stale heartbeat) is taken back to the queue or f
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -84,13 +85,13 @@ class Heartbeat(threading.Thread):
         super().__init__(name=f"build-{build_id}-heartbeat", daemon=True)
         self.build_id = build_id
         self.cancel = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()   # not `_stop`: threading.Thread has a method of that name
 
     def run(self) -> None:
         from django.db import connection
 
         try:
-            while not self._stop.wait(HEARTBEAT_SECONDS):
+            while not self._halt.wait(HEARTBEAT_SECONDS):
                 with write_transaction():
                     Build.objects.filter(pk=self.build_id).update(heartbeat_at=timezone.now())
                 if Build.objects.filter(pk=self.build_id, cancel_requested=True).exists():
@@ -101,7 +102,7 @@ class Heartbeat(threading.Thread):
             connection.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=10)
 
 
@@ -148,13 +149,16 @@ def run(build_id: int) -> None:
         error = f"Wharf failed while building ({type(exc).__name__}); the log has what happened before."
         writer.line(error)
     finally:
-        heartbeat.stop()
-        if engine is not None:
-            engine.remove(image)
-            _save_commands(build, engine)
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(run_root, ignore_errors=True)
-        writer.flush()   # before the status: a reader that sees the build ended has every line
+        # Each step on its own: whatever fails here, the build must still end (a build left "running" waits
+        # for the reaper).
+        for step in (heartbeat.stop, lambda: _release(engine, build, image),
+                     lambda: shutil.rmtree(work, ignore_errors=True),
+                     lambda: shutil.rmtree(run_root, ignore_errors=True),
+                     writer.flush):   # the log before the status: a reader that sees the end has every line
+            try:
+                step()
+            except Exception:   # noqa: BLE001
+                log.exception("build %s: cleaning up failed", build.pk)
         _finish(build, status, error)
 
 
@@ -166,6 +170,13 @@ def _finish(build: Build, status: str, error: str) -> None:
         ended = services.transition(build.pk, status, error=error[:2000])
     if ended:
         services.record_failure(build.trigger_id, failed=status != BuildStatus.COMPLETE)
+
+
+def _release(engine: podman.Podman | None, build: Build, image: str) -> None:
+    """Forget the built image's name (its layers stay cached) and keep the command lines podman ran."""
+    if engine is not None:
+        engine.remove(image)
+        _save_commands(build, engine)
 
 
 def _save_commands(build: Build, engine: podman.Podman) -> None:
@@ -227,7 +238,10 @@ def _run_steps(build: Build, masker: Masker, writer: LogWriter, heartbeat: Heart
     refresh = _push_credential(build, target)
     masker.add(refresh)
     authfile = run_root / "auth.json"
-    authfile.write_text(json.dumps({"auths": {target.host: {"identitytoken": refresh}}}))
+    # containers/image reads an identity token only beside an "auth" entry that decodes to "user:" (as docker
+    # writes it, with "<token>" as the user); alone it is dropped and podman pushes anonymously.
+    authfile.write_text(json.dumps({"auths": {target.host: {
+        "auth": base64.b64encode(b"<token>:").decode(), "identitytoken": refresh}}}))
     authfile.chmod(0o600)
     limits = podman.Limits(deadline=deadline, memory_mb=settings.WHARF_BUILD_MEMORY_LIMIT,
                            pids=settings.WHARF_BUILD_PIDS_LIMIT, file_size_mb=settings.WHARF_BUILD_FILE_SIZE_LIMIT,

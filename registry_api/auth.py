@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, QueryDict
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -109,11 +109,35 @@ def _from_refresh_token(request: HttpRequest, refresh_token: str) -> tuple[Princ
     return principal, refresh
 
 
+MAX_FORM = 64 * 1024
+
+
+def _form(request: HttpRequest) -> QueryDict:
+    """The OAuth2 POST form. containers/image (podman, skopeo, buildah) sends it chunked, without a
+    Content-Length, and Django reads no body then: it is read from the de-chunked input here."""
+    cached = getattr(request, "_wharf_form", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        stream = request.META["wsgi.input"]   # the server has de-chunked it
+        parts, size = [], 0
+        while size <= MAX_FORM and (part := stream.read(MAX_FORM + 1 - size)):
+            parts.append(part)
+            size += len(part)
+        if size > MAX_FORM:
+            raise Unauthorized("the token request's form is over 64 KiB")
+        form = QueryDict(b"".join(parts), encoding="utf-8")
+    else:
+        form = request.POST
+    request._wharf_form = form  # type: ignore[attr-defined]
+    return form
+
+
 def _principal(request: HttpRequest) -> tuple[Principal, bool, tokens.Refresh | None]:
     """The caller, whether it asked for a refresh token (docker's offline_token / access_type), and the
     refresh token it presented (whose ceiling caps what it gets)."""
     if request.method == "POST":   # the OAuth2 form: grant_type password or refresh_token
-        form = request.POST
+        form = _form(request)
         grant_type = form.get("grant_type", "")
         if grant_type == "refresh_token":
             principal, refresh = _from_refresh_token(request, form.get("refresh_token", ""))
@@ -140,7 +164,8 @@ def token(request: HttpRequest) -> JsonResponse:
         return error.response()
     # GET repeats `scope`; the OAuth2 POST form (podman with an identity token) repeats it too, or joins
     # several with spaces.
-    scopes = request.GET.getlist("scope") or [s for v in request.POST.getlist("scope") for s in v.split()]
+    scopes = request.GET.getlist("scope") or (_form(request).getlist("scope") if request.method == "POST" else [])
+    scopes = [s for value in scopes for s in value.split()]
     access_list = [g for s in scopes for g in [grant(principal, s)] if g is not None]
     if refresh is not None and refresh.ceiling is not None:
         access_list = [{**g, "actions": refresh.cap(g["name"], g["actions"]) if g["type"] == "repository" else []}

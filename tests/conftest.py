@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 
 from tests.builds.github_standin import github_api  # noqa: F401 (a fixture: GitHub at the HTTP edge)
 from tests.client import Client
@@ -140,6 +141,9 @@ def run_live_server(extra_env: dict[str, str] | None = None, log_name: str = "li
     # The site is the address the clients use; the allowed hosts and trusted origins follow it.
     env = {**{k: v for k, v in os.environ.items() if k not in ("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS")},
            "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PORT": str(port),
+           # One SECRET_KEY with the test process and its workers, as every node of a deployment shares it (a
+           # build's push credential names a password generation keyed by it).
+           "SECRET_KEY": django_settings.SECRET_KEY,
            "WHARF_SITE_URL": f"http://127.0.0.1:{port}",
            "WEB_WORKERS": "2", "WEB_THREADS": "4", "DATABASE_CONN_MAX_AGE": "0",
            "DJANGO_SETTINGS_MODULE": "portal.settings", **(extra_env or {})}

@@ -52,9 +52,14 @@ def _password() -> str:
 
 
 def log_of(build: Build) -> str:
+    """The build's log (also kept in test-artifacts/, for a failure in CI)."""
     from builds.logs import full_text
+    from tests.conftest import ARTIFACTS
 
-    return full_text(build)
+    text = full_text(build)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"build-{build.repository.full_name.replace('/', '-')}-{build.pk}.log").write_text(text)
+    return text
 
 
 def upload(repository: Any, user: Any, files: dict[str, str | bytes], **kwargs: Any) -> Build:
