@@ -72,6 +72,8 @@ class Podman:
     tls_verify: bool = True              # False for pulling from an http registry
     _root: Path | None = field(default=None, repr=False)      # the store build() used (see the module's note)
     _exec_format_error: bool = field(default=False, repr=False)
+    _file_too_large: bool = field(default=False, repr=False)
+    _failed_step: str = field(default="", repr=False)    # podman's "Error: building at STEP …" line
 
     def build(self, context: Path, dockerfile: Path, image: str, *, platforms: list[str],
               build_args: list[tuple[str, str, bool]], labels: dict[str, str], annotations: dict[str, str],
@@ -158,6 +160,11 @@ class Podman:
             elif not outcome.reason and self._exec_format_error and not all(can_run(t) for t in targets):
                 outcome.reason = ("exec format error: RUN steps for a foreign platform need qemu-user-static "
                                   "registered in binfmt_misc")
+            elif not outcome.reason and self._file_too_large:
+                outcome.reason = (f"a file went over the file size limit of {self.limits.file_size_mb} MiB "
+                                  "(WHARF_BUILD_FILE_SIZE_LIMIT)")
+            elif not outcome.reason and self._failed_step:
+                outcome.reason = failed_step(self._failed_step)
         if not outcome.ok:
             self._remove_leftovers()
         return outcome
@@ -224,6 +231,10 @@ class Podman:
         def log(line: str) -> None:
             if "exec format error" in line:
                 self._exec_format_error = True
+            if "file size limit exceeded" in line.lower():
+                self._file_too_large = True
+            if line.startswith(FAILED_STEP):
+                self._failed_step = line
             self.log(line)
 
         done = sandbox.run(argv, log=log, watch=watch, env=env, cgroup=cgroup, file_size_mb=file_size_mb)
@@ -370,6 +381,16 @@ def base_images(dockerfile: str, build_args: dict[str, str], platforms: list[str
                     if not source.isdigit():
                         add(source, "")
     return found
+
+
+FAILED_STEP = 'Error: building at STEP "'
+
+
+def failed_step(line: str) -> str:
+    """podman's 'Error: building at STEP "RUN x": exit status 1' as 'step RUN x ended with exit status 1'."""
+    step, _, status = line.removeprefix(FAILED_STEP).rpartition('": ')
+    step = step if len(step) <= 200 else step[:200] + "…"
+    return f"step {step} ended with {status}" if step else line.removeprefix("Error: ")
 
 
 @functools.cache

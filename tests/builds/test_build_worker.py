@@ -131,9 +131,10 @@ def test_a_hostile_build_fails_with_its_reason_and_the_worker_builds_the_next(
     command, status, says = {
         "runs forever": ("while :; do :; done", BuildStatus.TIMED_OUT, "time limit"),
         "fills the disk": ("/bin/busybox dd if=/dev/zero of=/big bs=1M count=100000", BuildStatus.FAILED,
-                           "File size limit"),
+                           "file size limit of 64 MiB"),
         "reaches for the network": ("/bin/busybox wget -T 3 -q -O- http://10.0.0.1/ || "
-                                    "/bin/busybox nc -w 3 10.0.0.1 80 </dev/null", BuildStatus.FAILED, "unreachable"),
+                                    "/bin/busybox nc -w 3 10.0.0.1 80 </dev/null", BuildStatus.FAILED,
+                                    "Network is unreachable"),
         "fork bomb": ("f() { f | f; }; f", None, ""),   # fails at the pids cap, or runs to the time limit
     }[case]
     files = context_files(scratch_dockerfile(command), busybox=True)
@@ -144,6 +145,8 @@ def test_a_hostile_build_fails_with_its_reason_and_the_worker_builds_the_next(
     else:
         assert build.status == status, (build.status, build.error, log)
     assert says in log + build.error
+    if case == "reaches for the network":
+        assert build.error.startswith("the build failed: step RUN") and "exit status 1" in build.error
     assert not Path(build_worker.env["WHARF_BUILD_DIR"], "work", str(build.pk)).exists()
     healthy = wait_for_build(upload(repository, registry_user, context_files(scratch_dockerfile())).pk)
     assert healthy.status == BuildStatus.COMPLETE, (healthy.error, log_of(healthy))
