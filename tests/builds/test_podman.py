@@ -122,7 +122,8 @@ def test_a_run_step_that_needs_the_network_fails_without_it(tmp_path: Path) -> N
     builder = Builder(tmp_path)
     builder.base()
     outcome = builder.build(tmp_path, f"FROM {BUSYBOX_IMAGE}\nRUN busybox nc -w 2 10.0.0.1 80 </dev/null\n")
-    assert outcome.returncode != 0 and outcome.reason == ""
+    assert outcome.returncode != 0
+    assert outcome.reason == "step RUN busybox nc -w 2 10.0.0.1 80 </dev/null ended with exit status 1"
     assert any("nc:" in line or "Network is unreachable" in line for line in builder.lines), builder.lines
 
 
