@@ -274,7 +274,8 @@ WHARF_TAG_HISTORY_DAYS = env_int("WHARF_TAG_HISTORY_DAYS", 14)
 WHARF_GC_GRACE_SECONDS = env_int("WHARF_GC_GRACE_SECONDS", 3600)
 
 # --- Celery ---------------------------------------------------------------------------------------------
-_broker_dir = DATA_DIR / "broker"
+# The embedded broker's folder: every process of one Wharf (web, workers, beat) must name the same one.
+_broker_dir = Path(env_str("WHARF_BROKER_DIR", str(DATA_DIR / "broker"))).resolve()
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
     # No server to install for the embedded default: the broker is a folder under DATA_DIR.

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.builds.conftest import git_repository  # noqa: F401 (a fixture: the build flow's git repository)
 from tests.conftest import ARTIFACTS, LiveServer, require_tool
 from tests.factories import PASSWORD
 

@@ -45,6 +45,7 @@ class GitRepository:
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
                 target.write_bytes(content)
+                target.chmod(0o755)   # binaries (the busybox): git keeps the executable bit
             else:
                 target.write_text(content)
         self.git("add", "-A")

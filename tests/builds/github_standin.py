@@ -58,6 +58,7 @@ class StandInRepo:
     id: int = 0
     hooks: dict[int, dict[str, Any]] = field(default_factory=dict)
     keys: dict[int, dict[str, Any]] = field(default_factory=dict)
+    clone_url: str = ""   # what GitHub answers as the https clone URL (a test's file:// repository, to build it)
 
     @property
     def owner(self) -> str:
@@ -66,7 +67,7 @@ class StandInRepo:
     def document(self, base: str) -> dict[str, Any]:
         return {"id": self.id, "full_name": self.full_name, "name": self.full_name.split("/")[1],
                 "owner": {"login": self.owner}, "private": self.private, "default_branch": self.default_branch,
-                "clone_url": f"{base}/{self.full_name}.git", "ssh_url": f"git@github.test:{self.full_name}.git",
+                "clone_url": self.clone_url or f"{base}/{self.full_name}.git", "ssh_url": f"git@github.test:{self.full_name}.git",
                 "permissions": {"admin": self.admin, "push": self.admin, "pull": True}}
 
 
@@ -88,8 +89,9 @@ class GithubStandIn:
     # --- the world -----------------------------------------------------------------------------------------
 
     def add_repo(self, full_name: str, *, private: bool = False, admin: bool = True,
-                 default_branch: str = "main") -> StandInRepo:
-        repo = StandInRepo(full_name, private=private, admin=admin, default_branch=default_branch, id=next(self._ids))
+                 default_branch: str = "main", clone_url: str = "") -> StandInRepo:
+        repo = StandInRepo(full_name, private=private, admin=admin, default_branch=default_branch, id=next(self._ids),
+                           clone_url=clone_url)
         self.repos[full_name.lower()] = repo
         if repo.owner.lower() != self.login.lower() and repo.owner not in self.orgs:
             self.orgs.append(repo.owner)

@@ -442,7 +442,7 @@ def test_the_github_picker_asks_to_connect_github_for_builds_first(login_as: Log
     page = text(login_as(alice).get(f"{TRIGGERS}new/?kind=github"))
 
     assert not github.connected(alice) and 'data-testid="connect-github"' in page
-    assert "for=builds" in page and "next=" in page
+    assert 'name="for" value="builds"' in page and 'name="next" value="/repository/alice/app/triggers/new/' in page
 
 
 def test_without_a_github_app_the_picker_says_how_to_set_one_up(login_as: Login, app: Repository, alice: User,

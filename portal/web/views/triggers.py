@@ -9,7 +9,6 @@ no-store; a secret build argument's value never comes back to the browser.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -95,10 +94,9 @@ def trigger_list(request: HttpRequest, full_name: str) -> HttpResponse:
 # --- Creating ---------------------------------------------------------------------------------------------------
 
 def connect_url(request: HttpRequest) -> str:
-    """GitHub's sign-in, asking also for the scopes builds need (portal/accounts/github.py: `for=builds`), and
-    back to this page."""
-    base = reverse("social:begin", args=["github"])
-    return f"{base}?{urlencode({'for': 'builds', 'next': request.get_full_path()})}"
+    """GitHub's sign-in, asking also for the scopes builds need (portal/accounts/github.py reads `for=builds`);
+    the form posts `next` (this page) in its body, where social-auth looks for it."""
+    return reverse("social:begin", args=["github"])
 
 
 @login_required
