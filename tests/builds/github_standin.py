@@ -67,7 +67,8 @@ class StandInRepo:
     def document(self, base: str) -> dict[str, Any]:
         return {"id": self.id, "full_name": self.full_name, "name": self.full_name.split("/")[1],
                 "owner": {"login": self.owner}, "private": self.private, "default_branch": self.default_branch,
-                "clone_url": self.clone_url or f"{base}/{self.full_name}.git", "ssh_url": f"git@github.test:{self.full_name}.git",
+                "clone_url": self.clone_url or f"{base}/{self.full_name}.git",
+                "ssh_url": f"git@github.test:{self.full_name}.git",
                 "permissions": {"admin": self.admin, "push": self.admin, "pull": True}}
 
 
