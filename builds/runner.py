@@ -24,6 +24,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from builds import dockerfile as builds_dockerfile
 from builds import podman, secrets, services, source
 from builds.logs import LogWriter, Masker
 from builds.models import ACTIVE, Build, BuildStatus, Phase, SourceKind
@@ -230,6 +231,13 @@ def _run_steps(build: Build, masker: Masker, writer: LogWriter, heartbeat: Heart
         resolved = path.resolve()
         if not resolved.is_relative_to(work.resolve()) or not resolved.exists():
             raise BuildFailed(f"the {what} '{path.relative_to(work)}' is not in the source")
+    if dockerfile.stat().st_size > 1024 * 1024:
+        raise BuildFailed("the Dockerfile is larger than 1 MiB")
+    refused = builds_dockerfile.problems(dockerfile.read_text(errors="replace"), network=build.network)
+    if refused:
+        for problem in refused:
+            writer.line(f"Refused: {problem}")
+        raise BuildFailed("the Dockerfile asks for what builds may not do: " + "; ".join(refused))
 
     services.enter_phase(build, Phase.BUILDING)
     run_root.mkdir(parents=True, exist_ok=True)

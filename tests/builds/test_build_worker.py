@@ -219,3 +219,15 @@ def test_a_copy_only_build_for_two_platforms_pushes_an_index_with_both(
     index = json.loads(raw)
     platforms = {(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"]}
     assert platforms == {("linux", "amd64"), ("linux", "arm64")}
+
+
+def test_a_dockerfile_that_mounts_the_workers_root_through_a_link_is_refused_before_podman(
+        build_worker: BuildWorker, registry_user: Any) -> None:
+    from tests.builds.test_dockerfile import ESCAPE
+
+    repository = make_repository("alice/escape")
+    files = context_files(ESCAPE, busybox=True)
+    build = wait_for_build(upload(repository, registry_user, files).pk)
+    assert build.status == BuildStatus.FAILED
+    assert "RUN --mount is refused" in build.error and "CVE-2024-1753" in log_of(build)
+    assert not any("podman" in " ".join(argv) and "build" in argv for argv in build.commands)
