@@ -103,7 +103,7 @@ class Podman:
                targets: list[str], build_args: list[tuple[str, str, bool]], labels: dict[str, str],
                annotations: dict[str, str], network: bool) -> Outcome:
         given = {name: value for name, value, _secret in build_args}
-        netns: list[str] = []
+        namespaces: list[str] = []
         if not network:
             # Without network the build cannot fetch its FROM images: pull them first, outside.
             bases = base_images(dockerfile.read_text(errors="replace"), given, targets)
@@ -115,12 +115,18 @@ class Podman:
             if isolation == "chroot":
                 self.log("RUN steps have no network: the build runs in a network namespace of its own "
                          "(chroot isolation refuses --network none)")
-                netns = ["unshare", "--net", "--"]
+                namespaces = ["--net"]
             else:
                 self.log("RUN steps have no network (--network none)")
         else:
             self.log("RUN steps have network access")
-        argv = [*netns, *self._podman(), "build", "--isolation", isolation, "--format", "oci", "--force-rm",
+        if isolation == "chroot":
+            # Chroot isolation shares the worker's process namespace: a RUN step (root, with CAP_KILL) could see
+            # and kill any process of the host (tested: it killed one). In a PID namespace of its own, with its
+            # own /proc, it sees only the build's processes; all of them die with it.
+            namespaces = ["--pid", "--fork", "--mount-proc", *namespaces]
+        prefix = ["unshare", *namespaces, "--"] if namespaces else []
+        argv = [*prefix, *self._podman(), "build", "--isolation", isolation, "--format", "oci", "--force-rm",
                 "-f", str(dockerfile), "--pull=missing" if network else "--pull=never"]
         if network:
             argv += self._registry_flags()

@@ -98,7 +98,8 @@ def test_a_copy_only_build_from_scratch_makes_an_image_with_its_labels_and_annot
     assert inspected["Labels"]["org.example.built-by"] == "wharf"
     assert inspected["Annotations"]["org.example.note"] == "test"
     build_argv = next(argv for argv in builder.podman.commands if "build" in argv)
-    assert build_argv[:3] == ["unshare", "--net", "--"] or podman.detect_isolation() == "oci"
+    assert build_argv[:6] == ["unshare", "--pid", "--fork", "--mount-proc", "--net", "--"] \
+        or podman.detect_isolation() == "oci"
     flags = podman_flags(builder.podman.storage_root)
     assert build_argv[build_argv.index("podman"):][:11] == flags
     assert "--layers" in build_argv and "--pull=never" in build_argv
@@ -395,3 +396,20 @@ def test_without_network_a_multi_platform_base_is_pulled_for_each_platform(tmp_p
     listed = json.loads(builder.podman_cli("manifest", "inspect", "localhost/multi:1",
                                            store=builder.podman.storage_root / "platforms"))
     assert len(listed["manifests"]) == 2
+
+
+@pytest.mark.parametrize("network", [False, True])
+def test_a_run_step_cannot_see_or_signal_the_hosts_processes(tmp_path: Path, network: bool) -> None:
+    """Chroot isolation shares the host's process namespace; the wrapper gives the build one of its own."""
+    victim = subprocess.Popen(["sleep", "300"])
+    try:
+        builder = Builder(tmp_path)
+        builder.base()
+        outcome = builder.build(tmp_path, f"FROM {BUSYBOX_IMAGE}\n"
+                                          f"RUN busybox kill -9 {victim.pid} && echo killed || echo spared\n",
+                                network=network)
+        assert victim.poll() is None, "a RUN step killed a process of the host"
+        assert outcome.ok and any(line == "spared" for line in builder.lines), builder.lines
+    finally:
+        victim.kill()
+        victim.wait()
