@@ -70,6 +70,9 @@ def layer_indexes(refs: list[LayerRef], bounds: Limits) -> list[tuple[str, Layer
     result = []
     for ref in refs:
         row = cached.get(ref.digest)
+        if row is not None and row.status == LayerIndexCache.Status.OK and not _current(row):
+            row.delete()     # written by an older indexer (another INDEX_FORMAT): read the layer again
+            row = None
         if row is None:
             row = _index_and_cache(ref, bounds)
             cached[ref.digest] = row
@@ -78,6 +81,10 @@ def layer_indexes(refs: list[LayerRef], bounds: Limits) -> list[tuple[str, Layer
         assert row.index is not None
         result.append((ref.digest, LayerIndex.from_json(row.index)))
     return result
+
+
+def _current(row: LayerIndexCache) -> bool:
+    return isinstance(row.index, dict) and row.index.get("format") == layer_indexer.INDEX_FORMAT
 
 
 def _index_and_cache(ref: LayerRef, bounds: Limits) -> LayerIndexCache:

@@ -28,6 +28,12 @@ def scan_manifest(manifest_id: int) -> str | None:
             status=ScanStatus.FAILED, reason=reason, scanned_at=timezone.now())
         log.warning("manifest %s: %s", manifest_id, reason)
         return ScanStatus.FAILED
+    except Exception as exc:
+        # A bug or a lost database must not leave the row "scanning" until the periodic job: say so; a
+        # re-scan tries again.
+        ScanSummary.objects.filter(manifest_id=manifest_id, status=ScanStatus.SCANNING).update(
+            status=ScanStatus.FAILED, reason=f"internal error: {exc!r}"[:2000], scanned_at=timezone.now())
+        raise
 
 
 @shared_task

@@ -3,6 +3,7 @@ advisories, the exact findings and the summary; the layer cache, indexes, artifa
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -209,3 +210,43 @@ def test_scans_left_queued_or_scanning_too_long_are_sent_again(client, repositor
     assert sent == [stuck.pk]
     assert ScanSummary.objects.get(manifest=stuck).status == "queued"
     assert tasks.scan_manifest(stuck.pk) == ScanStatus.DONE
+
+
+def test_the_rescan_command_queues_a_repository_again_and_clears_cached_layer_failures(
+        client, repository, monkeypatch):
+    from django.core.management import call_command
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.scan_manifest, "delay", lambda manifest_id: sent.append(manifest_id))
+    broken = images.push_image(client, repository, [images.debian_base()[:-20]], tag="broken")
+    assert scan(broken.pk) == ScanStatus.FAILED
+
+    call_command("rescan", "--repository", "alice/app", stdout=io.StringIO())
+
+    assert sent == [broken.pk]
+    assert ScanSummary.objects.get(manifest=broken).status == "queued"
+    assert not LayerIndexCache.objects.exists()
+
+
+def test_a_cached_index_of_an_older_format_is_read_again(client, repository, index_calls):
+    manifest = images.push_image(client, repository, [images.alpine_base()])
+    LayerIndexCache.objects.create(digest=images.sha256(images.alpine_base()), status="ok", index={"format": 0})
+
+    assert scan(manifest.pk) == ScanStatus.DONE
+
+    assert len(index_calls) == 1
+    assert ImagePackage.objects.filter(manifest=manifest, name="musl").exists()
+
+
+def test_an_unexpected_error_ends_the_scan_failed_not_stuck(client, repository, monkeypatch):
+    manifest = images.push_image(client, repository, [images.alpine_base()])
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(layers, "index_layer", broken)
+    with pytest.raises(RuntimeError):
+        scan(manifest.pk)
+
+    summary = ScanSummary.objects.get(manifest=manifest)
+    assert summary.status == "failed" and "a bug" in summary.reason
