@@ -306,9 +306,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-tag-history": {"task": "registry_api.tasks.prune_tag_history", "schedule": 3600.0},
     "collect-garbage": {"task": "registry_api.tasks.collect_garbage", "schedule": 3600.0},
     "reap-builds": {"task": "builds.tasks.reap_builds", "schedule": 30.0},
+    "requeue-stuck-scans": {"task": "scanning.tasks.requeue_stuck_scans", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"}}
+CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"},
+                      "scanning.tasks.scan_manifest": {"queue": "scans"}}
 
 # --- Builds -----------------------------------------------------------------------------------------------
 # Where a build's work happens on a worker: clones and contexts (deleted after each build) and one podman
@@ -334,6 +336,17 @@ WHARF_BUILD_ISOLATION = env_str("WHARF_BUILD_ISOLATION", "")
 WHARF_BUILD_STORAGE_DRIVER = env_str("WHARF_BUILD_STORAGE_DRIVER", "vfs")
 # file:// clone URLs read the worker's own disk: only the tests' stand-in git repositories use them.
 WHARF_BUILD_ALLOW_FILE_URLS = env_bool("WHARF_BUILD_ALLOW_FILE_URLS", False)
+
+# --- Scanning ---------------------------------------------------------------------------------------------
+# Bounds on reading a layer someone pushed (uncompressed bytes, tar entries, one package database's bytes).
+WHARF_SCAN_MAX_LAYER_SIZE = env_int("WHARF_SCAN_MAX_LAYER_SIZE", 8 << 30)
+WHARF_SCAN_MAX_ENTRIES = env_int("WHARF_SCAN_MAX_ENTRIES", 1_000_000)
+WHARF_SCAN_MAX_FILE_SIZE = env_int("WHARF_SCAN_MAX_FILE_SIZE", 128 << 20)
+WHARF_SCAN_TIME_LIMIT = env_int("WHARF_SCAN_TIME_LIMIT", 1800)   # seconds, one manifest's scan
+# Scans queued or running this long (a lost message, a dead worker; longer than a scan may run) are sent again.
+WHARF_SCAN_STUCK_SECONDS = env_int("WHARF_SCAN_STUCK_SECONDS", WHARF_SCAN_TIME_LIMIT + 300)
+# A finding that an advisory import makes new on a scanned image, at or above this, sends vulnerability_found.
+WHARF_SCAN_ALERT_SEVERITY = env_str("WHARF_SCAN_ALERT_SEVERITY", "high")
 
 # --- Operations -----------------------------------------------------------------------------------------
 # How long each of /readyz's checks (database, broker, storage) may take before it counts as failed.

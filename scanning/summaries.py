@@ -16,6 +16,9 @@ class Summary:
     medium: int
     low: int
     unknown: int
+    negligible: int = 0
+    fixable: int = 0   # findings with a fixed version
+    reason: str = ""   # why failed or unsupported
 
 
 def summaries(manifest_ids: Iterable[int]) -> dict[int, Summary]:
@@ -25,6 +28,5 @@ def summaries(manifest_ids: Iterable[int]) -> dict[int, Summary]:
     if not ids:
         return {}
     rows = ScanSummary.objects.filter(manifest_id__in=ids).values_list(
-        "manifest_id", "status", "critical", "high", "medium", "low", "unknown")
-    return {manifest_id: Summary(status, critical, high, medium, low, unknown)
-            for manifest_id, status, critical, high, medium, low, unknown in rows}
+        "manifest_id", "status", "critical", "high", "medium", "low", "unknown", "negligible", "fixable", "reason")
+    return {row[0]: Summary(*row[1:]) for row in rows}
