@@ -282,6 +282,9 @@ def _run_steps(build: Build, masker: Masker, writer: LogWriter, heartbeat: Heart
             Build.objects.filter(pk=build.pk).update(pushed=pushed, manifest_digest=digest)
     _record_provenance(build, pushed)
     writer.line(f"Pushed {digest} as " + ", ".join(p["tag"] for p in pushed))
+    # The push queued the image's security scan, as every push does (the registry's manifest_pushed signal):
+    # the page follows it from the pushed digest.
+    services.enter_phase(build, Phase.SCAN_QUEUED)
     return engine
 
 

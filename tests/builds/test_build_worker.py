@@ -92,7 +92,7 @@ def test_a_signed_push_builds_pushes_under_the_templated_tags_and_once_only(
     assert [p["tag"] for p in build.pushed] == ["main", sha[:7], "latest"]
     digest = build.manifest_digest
     assert digest.startswith("sha256:") and {p["digest"] for p in build.pushed} == {digest}
-    assert [p["phase"] for p in build.phases] == ["fetching", "building", "pushing"]
+    assert [p["phase"] for p in build.phases] == ["fetching", "building", "pushing", "scan_queued"]
     assert all(p["finished_at"] for p in build.phases)
     for tag in ("main", sha[:7], "latest"):
         assert skopeo_inspect(live_server_wharf, f"alice/app:{tag}")["Digest"] == digest

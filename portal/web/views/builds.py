@@ -33,6 +33,8 @@ from portal.web.build_forms import ARCHIVE_NAMES, UploadBuildForm, hide_secret_v
 from portal.web.views.common import Failed, add_service_error, page, principal
 from portal.web.views.repositories import get_repository
 from portal.web.views.tags import _base, page_number, pager
+from registry_api.models import Manifest
+from scanning.summaries import summaries
 
 PER_PAGE = 25
 LOG_PAGE = 2000      # lines in the first render and in each answer of the JSON endpoint
@@ -141,9 +143,19 @@ def phase_rows(build: Build) -> list[PhaseRow]:
     return rows
 
 
+def pushed_rows(build: Build) -> list[dict[str, Any]]:
+    """The tags the build pushed, each with its image's security scan (queued by the push, as every push)."""
+    digests = {entry["digest"] for entry in build.pushed}
+    ids = dict(Manifest.objects.filter(repository_id=build.repository_id, digest__in=digests)
+               .values_list("digest", "id")) if digests else {}
+    scans = summaries(ids.values())
+    return [{**entry, "scan": scans.get(ids.get(entry["digest"], -1))} for entry in build.pushed]
+
+
 def build_context(build: Build) -> dict[str, Any]:
     first = logs.read(build, 0, LOG_PAGE)
     return {
+        "pushed": pushed_rows(build),
         "build": build, "phases": phase_rows(build), "log": first, "log_page": LOG_PAGE,
         "commands": [shlex.join(str(part) for part in argv) for argv in build.commands],
         "build_args": build_services.shown_build_args(build.build_args),
