@@ -18,7 +18,8 @@ from django.utils import timezone
 from portal.db import write_transaction
 from registry_api import content
 from registry_api.models import Manifest
-from scanning import index, match
+from scanning import index, match, sbom
+from scanning.inventory import Inventory
 from scanning.layers import LayerError
 from scanning.models import FINAL_STATUSES, Finding, ImagePackage, ScanStatus, ScanSummary
 
@@ -83,7 +84,26 @@ def _scan_image(manifest: Manifest) -> str:
         packages = ImagePackage.objects.bulk_create(rows, batch_size=500)
         match.write_findings(manifest.pk, packages, match.match(packages))
         _write_counts(manifest.pk, ScanStatus.DONE, scanned=True)
+    _attach_sbom(manifest, inventory)
     return ScanStatus.DONE
+
+
+def _attach_sbom(manifest: Manifest, inventory: Inventory) -> None:
+    """The image's CycloneDX SBOM, pushed beside it as an OCI referrer (`oras discover` finds it). A by-product:
+    when it cannot be stored the scan still stands, and the log says why."""
+    from registry_api.services import blobs
+
+    try:
+        full_name = str(manifest.repository.full_name)
+        repository = blobs.get_repository(full_name)
+        if repository is None:
+            return
+        document = sbom.sbom_document(inventory, image_digest=manifest.digest, repository=full_name,
+                                      created=timezone.now())
+        sbom.attach_sbom(repository, image_digest=manifest.digest, image_media_type=manifest.media_type,
+                         image_size=manifest.size, document=document)
+    except Exception:   # noqa: BLE001
+        log.exception("could not attach the SBOM of manifest %s", manifest.pk)
 
 
 def _finish(manifest_id: int, status: str, reason: str) -> str:

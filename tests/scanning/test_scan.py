@@ -4,11 +4,15 @@ advisories, the exact findings and the summary; the layer cache, indexes, artifa
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from registry_api import storage as storage_module
+from registry_api.models import Manifest
+from registry_api.storage.base import blob_key
 from scanning import layers, receivers, services, summaries, tasks
 from scanning.models import Finding, ImagePackage, LayerIndexCache, ScanStatus, ScanSummary
 from scanning.severity import Severity
@@ -70,6 +74,13 @@ def test_a_debian_image_with_python_and_npm_packages_gets_exactly_the_expected_f
     assert (summary.status, summary.critical, summary.high, summary.medium, summary.low, summary.negligible,
             summary.unknown, summary.fixable) == ("done", 0, 1, 1, 0, 0, 1, 3)
     assert ScanSummary.objects.get(manifest=manifest).scanned_at is not None
+    # Its SBOM is a referrer of the image in the same repository, listing what was found.
+    sbom_manifest = Manifest.objects.get(repository=manifest.repository, subject_digest=manifest.digest)
+    assert sbom_manifest.artifact_type == "application/vnd.cyclonedx+json"
+    layer = json.loads(bytes(sbom_manifest.content))["layers"][0]
+    with storage_module.backend().open(blob_key(layer["digest"])) as blob:
+        document = json.loads(blob.read())
+    assert "pkg:pypi/requests@2.31.0" in {c.get("purl") for c in document["components"]}
 
 
 def test_an_alpine_image_whose_openssl_is_the_fixed_version_passes(client, repository):
