@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ import pytest
 from django.conf import settings
 
 from builds.models import FINAL, Build
-from tests.conftest import ARTIFACTS, ROOT, LiveServer, database_url, require_tool
+from tests.conftest import LiveServer, require_tool
+from tests.workers.celery import start_worker, stop_worker
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -88,40 +88,27 @@ def context_files(dockerfile: str, *, busybox: bool = False, **files: str) -> di
 class BuildWorker:
     process: subprocess.Popen[bytes]
     env: dict[str, str]
-    log_path: Path
 
     def stop(self, kill: bool = False) -> None:
-        if self.process.poll() is None:
-            self.process.kill() if kill else self.process.terminate()
-            self.process.wait(timeout=60)
+        stop_worker(self.process, kill)
 
 
 def start_build_worker(live_server: LiveServer, build_dir: Path, storage_root: Path,
                        **extra: str) -> BuildWorker:
+    """A worker for `builds` (and `default`), pushing to the live server with the tests' small caps."""
     require_tool("podman")
     require_tool("unshare")
-    broker = settings.CELERY_BROKER_URL
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "portal.settings",
-           "WHARF_STORAGE_PATH": str(storage_root), "CELERY_BROKER_URL": broker,
-           "DATA_DIR": str(settings.DATA_DIR), "WHARF_BUILD_DIR": str(build_dir),
-           "WHARF_BUILD_REGISTRY_URL": live_server.url, "WHARF_SITE_URL": live_server.url,
-           "WHARF_BUILD_ALLOW_FILE_URLS": "1", "WHARF_BUILD_HEARTBEAT_TIMEOUT": "6",
+    env = {"WHARF_BUILD_DIR": str(build_dir), "WHARF_BUILD_REGISTRY_URL": live_server.url,
+           "WHARF_SITE_URL": live_server.url, "WHARF_BUILD_ALLOW_FILE_URLS": "1",
+           "WHARF_BUILD_HEARTBEAT_TIMEOUT": "6", "SECRET_KEY": settings.SECRET_KEY,
            # Small caps, so that the hostile builds hit them in seconds.
            "WHARF_BUILD_FILE_SIZE_LIMIT": "64", "WHARF_BUILD_PIDS_LIMIT": "128", "WHARF_BUILD_MEMORY_LIMIT": "512",
-           "SECRET_KEY": settings.SECRET_KEY,
            # The worker signs the refresh token its podman trades at the live server's /v2/auth: one key for both,
            # as WHARF_TOKEN_KEY is one for every node of a deployment.
            "WHARF_TOKEN_KEY_PATH": str(live_server.data_dir / "keys" / "token-signing.pem"), **extra}
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "celery-build-worker.log"
-    log = open(log_path, "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "builds,default", "--pool", "solo",
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-n", f"builds-{os.getpid()}-{time.monotonic_ns()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    return BuildWorker(process, env, log_path)
+    process = start_worker(storage_root, "builds,default", "celery-build-worker.log",
+                           name=f"builds-{os.getpid()}-{time.monotonic_ns()}@%h", env=env)
+    return BuildWorker(process, {**os.environ, **env})
 
 
 @pytest.fixture

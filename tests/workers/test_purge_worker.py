@@ -3,9 +3,6 @@ filesystem broker (as `make run` has it) in the SQLite pass."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -15,30 +12,15 @@ from django.utils import timezone
 
 from registry_api.models import Upload
 from registry_api.tasks import purge_stale_uploads
-from tests.conftest import ARTIFACTS, ROOT, database_url, require_tool
 from tests.factories import make_repository
+from tests.workers.celery import start_worker, stop_worker
 
 
 @pytest.fixture
 def celery_worker(storage, transactional_db):  # type: ignore[no-untyped-def]
-    broker = settings.CELERY_BROKER_URL
-    if broker.startswith("redis://"):
-        require_tool("redis-server")
-    elif broker != "filesystem://":
-        pytest.fail(f"the suite runs on Redis or the embedded filesystem broker; got {broker}")
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "portal.settings",
-           "WHARF_STORAGE_PATH": str(storage.root), "CELERY_BROKER_URL": broker,
-           "DATA_DIR": str(settings.DATA_DIR)}   # the filesystem broker's folder is DATA_DIR/broker
-    log = open(ARTIFACTS / "celery-worker.log", "ab")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(storage.root, "default", "celery-worker.log")
     yield worker
-    worker.terminate()
-    worker.wait(timeout=30)
-    log.close()
+    stop_worker(worker)
 
 
 def test_a_worker_purges_stale_uploads_and_their_bytes(celery_worker, storage):

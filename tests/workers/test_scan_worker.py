@@ -3,40 +3,21 @@ summary and the task after commit, the worker reads the layers from storage and 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
-from django.conf import settings
 
 from scanning.models import ScanSummary
-from tests.conftest import ARTIFACTS, ROOT, database_url, require_tool
 from tests.factories import make_repository, make_user
 from tests.scanning import images
+from tests.workers.celery import start_worker, stop_worker
 
 
 @pytest.fixture
 def scans_worker(storage, transactional_db):  # type: ignore[no-untyped-def]
-    broker = settings.CELERY_BROKER_URL
-    if broker.startswith("redis://"):
-        require_tool("redis-server")
-    elif broker != "filesystem://":
-        pytest.fail(f"the suite runs on Redis or the embedded filesystem broker; got {broker}")
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "portal.settings",
-           "WHARF_STORAGE_PATH": str(storage.root), "CELERY_BROKER_URL": broker,
-           "DATA_DIR": str(settings.DATA_DIR)}
-    log = open(ARTIFACTS / "celery-scans-worker.log", "ab")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "scans", "--pool", "solo",
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(storage.root, "scans", "celery-scans-worker.log")
     yield worker
-    worker.terminate()
-    worker.wait(timeout=30)
-    log.close()
+    stop_worker(worker)
 
 
 def test_a_pushed_image_is_scanned_by_a_worker_on_the_scans_queue(scans_worker, client):
