@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from builds import dockerfile as builds_dockerfile
-from builds import podman, secrets, services, source
+from builds import podman, secrets, services, signals, source
 from builds.logs import LogWriter, Masker
 from builds.models import ACTIVE, Build, BuildStatus, Phase, SourceKind
 from portal.db import write_transaction
@@ -54,7 +54,9 @@ def claim(build_id: int) -> Build | None:
             attempts=F("attempts") + 1, worker=worker_name()[:200])
     if not taken:
         return None
-    return Build.objects.select_related("repository", "trigger").get(pk=build_id)
+    build = Build.objects.select_related("repository", "trigger").get(pk=build_id)
+    signals.send(build, signals.STARTED)
+    return build
 
 
 def reap(build: Build, reason: str = "its worker stopped (killed or lost)") -> str:
@@ -171,6 +173,9 @@ def _finish(build: Build, status: str, error: str) -> None:
         ended = services.transition(build.pk, status, error=error[:2000])
     if ended:
         services.record_failure(build.trigger_id, failed=status != BuildStatus.COMPLETE)
+        build.refresh_from_db()
+        event = {str(BuildStatus.COMPLETE): signals.SUCCEEDED, str(BuildStatus.CANCELLED): signals.CANCELLED}
+        signals.send(build, event.get(status, signals.FAILED))
 
 
 def _release(engine: podman.Podman | None, build: Build, image: str) -> None:

@@ -15,7 +15,7 @@ from django.db import IntegrityError
 from django.db.models import F
 from django.utils import timezone
 
-from builds import secrets, templates
+from builds import secrets, signals, templates
 from builds.models import (
     ACTIVE,
     TRANSITIONS,
@@ -223,6 +223,7 @@ def queue_build(repository: Repository, principal: Principal | None, source: Sou
     if not send(build):
         _forget(build)
         raise BrokerUnavailable()
+    signals.send(build, signals.QUEUED)
     audit.record("build_queue", principal if principal is not None else None, client_ip=client_ip,
                  repository=repository, target=f"build {build.pk}", trigger=trigger.pk if trigger else None,
                  commit=source.commit_sha or None, source=source.kind)
@@ -322,6 +323,8 @@ def cancel_build(build: Build, principal: Principal, client_ip: str | None = Non
     audit.record("build_cancel", principal, client_ip=client_ip, repository=build.repository,
                  target=f"build {build.pk}")
     build.refresh_from_db()
+    if done:   # a running build's worker sends its own when it has stopped podman
+        signals.send(build, signals.CANCELLED)
     return build
 
 
