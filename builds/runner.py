@@ -136,13 +136,13 @@ def run(build_id: int) -> None:
     heartbeat.start()
     work, run_root, cache = paths(build)
     image = f"localhost/wharf-build-{build.pk}"
-    engine: podman.Podman | None = None
+    engines: list[podman.Podman] = []   # filled once podman is about to run: a failed build keeps its commands too
     status: str = BuildStatus.FAILED
     error = ""
     try:
         if build.attempts > 1:
             writer.line(f"Attempt {build.attempts}: the worker of the previous attempt stopped.")
-        engine = _run_steps(build, masker, writer, heartbeat, work, run_root, cache, image)
+        _run_steps(build, masker, writer, heartbeat, work, run_root, cache, image, engines)
         status = BuildStatus.COMPLETE
     except BuildFailed as exc:
         status, error = exc.status, exc.message
@@ -154,7 +154,7 @@ def run(build_id: int) -> None:
     finally:
         # Each step on its own: whatever fails here, the build must still end (a build left "running" waits
         # for the reaper).
-        for step in (heartbeat.stop, lambda: _release(engine, build, image),
+        for step in (heartbeat.stop, lambda: _release(engines[0] if engines else None, build, image),
                      lambda: shutil.rmtree(work, ignore_errors=True),
                      lambda: shutil.rmtree(run_root, ignore_errors=True),
                      writer.flush):   # the log before the status: a reader that sees the end has every line
@@ -198,7 +198,7 @@ def _check(build: Build, heartbeat: Heartbeat, deadline: float) -> None:
 
 
 def _run_steps(build: Build, masker: Masker, writer: LogWriter, heartbeat: Heartbeat, work: Path, run_root: Path,
-               cache: Path, image: str) -> podman.Podman:
+               cache: Path, image: str, engines: list[podman.Podman]) -> None:
     deadline = time.monotonic() + build.time_limit
     if not build.credential:
         raise BuildFailed("nobody to push as: the trigger's creator no longer exists or is disabled; "
@@ -263,6 +263,7 @@ def _run_steps(build: Build, masker: Masker, writer: LogWriter, heartbeat: Heart
                            limits=limits, driver=settings.WHARF_BUILD_STORAGE_DRIVER,
                            isolation=settings.WHARF_BUILD_ISOLATION, authfile=authfile,
                            tls_verify=target.tls_verify)
+    engines.append(engine)
     provenance = _provenance(build)
     outcome = engine.build(context, dockerfile, image, platforms=build.platforms, build_args=build_args,
                            labels=provenance, annotations=provenance, network=build.network)
@@ -290,7 +291,6 @@ def _run_steps(build: Build, masker: Masker, writer: LogWriter, heartbeat: Heart
     # The push queued the image's security scan, as every push does (the registry's manifest_pushed signal):
     # the page follows it from the pushed digest.
     services.enter_phase(build, Phase.SCAN_QUEUED)
-    return engine
 
 
 def _fail_on(outcome: podman.Outcome, build: Build, what: str) -> None:

@@ -148,6 +148,7 @@ def test_a_hostile_build_fails_with_its_reason_and_the_worker_builds_the_next(
     if case == "reaches for the network":
         assert build.error.startswith("the build failed: step RUN") and "exit status 1" in build.error
     assert not Path(build_worker.env["WHARF_BUILD_DIR"], "work", str(build.pk)).exists()
+    assert any("build" in argv for argv in build.commands), "a failed build keeps the command lines it ran"
     healthy = wait_for_build(upload(repository, registry_user, context_files(scratch_dockerfile())).pk)
     assert healthy.status == BuildStatus.COMPLETE, (healthy.error, log_of(healthy))
 
