@@ -67,9 +67,25 @@ class Policy:
 
 # --- Settings: read and change ---------------------------------------------------------------------------------
 
-def own_policy(owner: Namespace | Repository) -> ScanPolicy | None:
-    """The policy set on exactly this namespace or repository (None: not set here)."""
-    return ScanPolicy.objects.filter(**_owner_filter(owner)).first()
+@dataclass(frozen=True)
+class Setting:
+    """A namespace's or repository's policy as its settings show it."""
+
+    block_severity: str             # a BlockSeverity value
+    block_unscanned: bool
+    own: bool                       # set here (a repository's own overrides its namespace's)
+    inherited_from: str | None      # a repository without its own: the namespace whose policy it follows
+
+
+def setting_of(owner: Namespace | Repository) -> Setting:
+    row = ScanPolicy.objects.filter(**_owner_filter(owner)).first()
+    if row is not None:
+        return Setting(row.block_severity, row.block_unscanned, True, None)
+    if isinstance(owner, Repository):
+        inherited = ScanPolicy.objects.filter(namespace_id=owner.namespace_id).first()
+        if inherited is not None:
+            return Setting(inherited.block_severity, inherited.block_unscanned, False, owner.namespace.name)
+    return Setting(BlockSeverity.OFF, False, False, None)
 
 
 def effective_policy(repository: RepositoryRow | Repository) -> Policy | None:
