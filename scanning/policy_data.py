@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
+from django.db import connection
+
 from scanning.models import ScanSummary
 from scanning.severity import Severity
 
@@ -27,11 +29,19 @@ def _counted() -> tuple[Severity, ...]:
     return tuple(level for level in Severity if level.name.lower() in columns)
 
 
+@cache
+def _statement() -> str:
+    columns = ", ".join(["status", *(level.name.lower() for level in _counted())])
+    return f"SELECT {columns} FROM {ScanSummary._meta.db_table} WHERE manifest_id = %s"
+
+
 def summary(manifest_id: int) -> ScanResult | None:
-    """The manifest's scan, or None when it was never scanned. One statement, on the one-to-one's index."""
-    levels = _counted()
-    row = (ScanSummary.objects.filter(manifest_id=manifest_id)
-           .values_list("status", *(level.name.lower() for level in levels)).first())
+    """The manifest's scan, or None when it was never scanned. One statement, on the one-to-one's index, as
+    fixed SQL: it runs on every pull from a repository with a policy, where building an ORM query would cost
+    several times running it (measured: ~0.45 ms a pull, against ~0.05 ms; see registry_api/queries.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_statement(), [manifest_id])
+        row = cursor.fetchone()
     if row is None:
         return None
-    return ScanResult(str(row[0]), dict(zip(levels, (int(n) for n in row[1:]), strict=True)))
+    return ScanResult(str(row[0]), dict(zip(_counted(), (int(n) for n in row[1:]), strict=True)))
