@@ -256,6 +256,8 @@ WHARF_TOKEN_KEY_PATH = Path(env_str("WHARF_TOKEN_KEY_PATH", str(DATA_DIR / "keys
 WHARF_TOKEN_PREVIOUS_KEY = env_str("WHARF_TOKEN_PREVIOUS_KEY")
 WHARF_TOKEN_PREVIOUS_KEY_PATH = env_str("WHARF_TOKEN_PREVIOUS_KEY_PATH")
 WHARF_MAX_MANIFEST_BYTES = env_int("WHARF_MAX_MANIFEST_BYTES", 4 * 1024 * 1024)
+# A changed security policy (blocked pulls) applies in every process within this many seconds.
+WHARF_SCAN_POLICY_CACHE_SECONDS = float(env_str("WHARF_SCAN_POLICY_CACHE_SECONDS", "5"))
 # An index lists at most this many manifests, and indexes nest at most this deep (an index of images is 1).
 WHARF_MAX_INDEX_ENTRIES = env_int("WHARF_MAX_INDEX_ENTRIES", 1000)
 WHARF_MAX_INDEX_DEPTH = env_int("WHARF_MAX_INDEX_DEPTH", 4)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from registry_api.queries import RepositoryRow
+    from registry_api.queries import ManifestRow, RepositoryRow
 
 
 class Principal(Protocol):
@@ -62,6 +62,11 @@ class Gate(Protocol):
     def create_repository(self, principal: Principal, full_name: str, client_ip: str | None) -> RepositoryRow | None:
         """Make the repository on its first push (the caller has checked that the principal may); None when its
         namespace does not exist."""
+
+    def pull_denied(self, principal: Principal, repository: RepositoryRow, manifest: ManifestRow) -> str | None:
+        """Why the repository's security policy denies this principal a pull of the manifest (a message for
+        the client), or None when the pull may go ahead. Called on every manifest GET and HEAD: an answer
+        where no policy applies must cost no statement."""
 
     def record(self, kind: str, principal: Principal, *, client_ip: str | None, repository: RepositoryRow,
                target: str, soon: bool = False, **detail: Any) -> None:

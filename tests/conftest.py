@@ -65,6 +65,17 @@ def steady_throttle_window(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(throttle, "time", types.SimpleNamespace(time=lambda: 1_000_000_000 * 300 + 150.0))
 
 
+@pytest.fixture(autouse=True)
+def fresh_scan_policies():  # type: ignore[no-untyped-def]
+    """Each process caches the security policies for a few seconds; a test starts with none cached (ids are
+    reused once a test's rows are rolled back)."""
+    from portal.repositories import scan_policy
+
+    scan_policy.forget()
+    yield
+    scan_policy.forget()
+
+
 @pytest.fixture
 def client() -> Client:
     """pytest-django's client, with /v2/ on the registry's handler as a server runs it (tests/client.py)."""

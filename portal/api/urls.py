@@ -1,12 +1,12 @@
 """The REST API's routes under /api/v1/.
 
 Repository names contain slashes (acme/tools/builder), so their routes are regular expressions and the
-routes with a fixed suffix (tags/, manifests/, history/, star/, permissions/, logs/, builds/, triggers/) come
-before the bare repository: the first pattern that matches wins. So a repository whose name ends in /permissions,
-/logs, /history, /star, /builds, /triggers or /tags, or in /tags/<x>, /manifests/<x>, /tags/<x>/history,
-/tags/<x>/restore or /triggers/<n>, is shadowed here by its parent's route (`acme/app/tags/` lists the tags of
-acme/app, never describes a repository named acme/app/tags); such repositories are reached through the
-registry and the pages. Among the tag routes, a tag's own routes come first,
+routes with a fixed suffix (tags/, manifests/, history/, star/, permissions/, logs/, security-policy/, builds/,
+triggers/) come before the bare repository: the first pattern that matches wins. So a repository whose name ends
+in /permissions, /logs, /security-policy, /history, /star, /builds, /triggers or /tags, or in /tags/<x>,
+/manifests/<x>, /tags/<x>/history, /tags/<x>/restore or /triggers/<n>, is shadowed here by its parent's route
+(`acme/app/tags/` lists the tags of acme/app, never describes a repository named acme/app/tags); such
+repositories are reached through the registry and the pages. Among the tag routes, a tag's own routes come first,
 so that tags named "history", "star" or "tags" are still tags of acme/app.
 """
 
@@ -24,6 +24,7 @@ from portal.api import (
     organizations,
     repositories,
     robots,
+    security_policy,
     stars,
     tags,
     teams,
@@ -54,6 +55,7 @@ urlpatterns = [
     re_path(rf"{REPO}/permissions/{GRANT}/$", repositories.PermissionDetail.as_view()),
     re_path(rf"{REPO}/permissions/$", repositories.PermissionList.as_view()),
     re_path(rf"{REPO}/logs/$", logs.RepositoryLogs.as_view()),
+    re_path(rf"{REPO}/security-policy/$", security_policy.RepositoryScanPolicy.as_view()),
     re_path(rf"{REPO}/builds/$", builds.BuildList.as_view()),
     re_path(rf"{TRIGGER}/secret/$", triggers.TriggerSecret.as_view()),
     re_path(rf"{TRIGGER}/deliveries/$", triggers.TriggerDeliveries.as_view()),
@@ -67,6 +69,7 @@ urlpatterns = [
     re_path(rf"{ORG}/default-permissions/$", organizations.DefaultPermissionList.as_view()),
     re_path(rf"{ORG}/default-permissions/{GRANT}/$", organizations.DefaultPermissionDetail.as_view()),
     re_path(rf"{ORG}/logs/$", logs.OrganizationLogs.as_view()),
+    re_path(rf"{ORG}/security-policy/$", security_policy.OrganizationScanPolicy.as_view()),
     re_path(rf"{ORG}/teams/$", teams.TeamList.as_view()),
     re_path(rf"{ORG}/teams/(?P<team>[^/]+)/$", teams.TeamDetail.as_view()),
     re_path(rf"{ORG}/teams/(?P<team>[^/]+)/members/$", teams.TeamMemberList.as_view()),

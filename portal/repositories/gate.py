@@ -1,5 +1,5 @@
 """The portal's answers to the registry's questions (registry_api.gate): credentials, roles, the catalog, a
-repository made by a first push, the audit log. Installed when Django starts (apps.py)."""
+repository made by a first push, the security policy of pulls, the audit log. Installed when Django starts (apps.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from portal import access, audit
 from portal.access import ANONYMOUS
 from portal.accounts import credentials
 from portal.accounts.models import Namespace
-from portal.repositories import services
+from portal.repositories import scan_policy, services
 from registry_api import gate
-from registry_api.queries import RepositoryRow
+from registry_api.queries import ManifestRow, RepositoryRow
 
 
 def _principal(principal: gate.Principal) -> access.Principal:
@@ -56,6 +56,10 @@ class PortalGate:
                                                 exist_ok=True)
         return RepositoryRow(repository.pk, repository.namespace_id, repository.name, repository.full_name,
                              repository.visibility)
+
+    def pull_denied(self, principal: gate.Principal, repository: RepositoryRow,
+                    manifest: ManifestRow) -> str | None:
+        return scan_policy.pull_denied(_principal(principal), repository, manifest)
 
     def record(self, kind: str, principal: gate.Principal, *, client_ip: str | None, repository: RepositoryRow,
                target: str, soon: bool = False, **detail: Any) -> None:

@@ -97,3 +97,35 @@ class DefaultPermission(models.Model):
             models.UniqueConstraint(fields=["organization", "team"], name="default_permission_team_unique"),
             models.UniqueConstraint(fields=["organization", "robot"], name="default_permission_robot_unique"),
         ]
+
+
+class BlockSeverity(models.TextChoices):
+    """The lowest finding severity that blocks pulls (scanning.severity's scale, from Low up)."""
+
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+def _one_owner() -> models.Q:
+    namespace, repository = models.Q(namespace__isnull=False), models.Q(repository__isnull=False)
+    return (namespace & ~repository) | (~namespace & repository)
+
+
+class ScanPolicy(models.Model):
+    """Which pulls the security scan blocks, set on a namespace (its repositories' default) or on one repository
+    (which then overrides its namespace's, "off" included). portal/repositories/scan_policy.py applies it."""
+
+    namespace = models.OneToOneField(Namespace, null=True, blank=True, on_delete=models.CASCADE,
+                                     related_name="scan_policy")
+    repository = models.OneToOneField(Repository, null=True, blank=True, on_delete=models.CASCADE,
+                                      related_name="scan_policy")
+    block_severity = models.CharField(max_length=10, choices=BlockSeverity.choices, default=BlockSeverity.OFF)
+    block_unscanned = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "scan policies"
+        constraints = [models.CheckConstraint(condition=_one_owner(), name="scan_policy_has_one_owner")]

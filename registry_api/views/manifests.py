@@ -9,7 +9,7 @@ from portal.client_address import client_ip
 from portal.names import is_digest
 from registry_api import services
 from registry_api.bodies import RequestBody
-from registry_api.errors import ManifestTooLarge
+from registry_api.errors import Denied, ManifestTooLarge
 from registry_api.gate import gate
 from registry_api.views.base import RegistryRequest, registry_view
 
@@ -25,6 +25,8 @@ def manifest(request: RegistryRequest, name: str, reference: str) -> HttpRespons
                       target=reference)
         return HttpResponse(status=202)
     found = services.get_manifest(request.repository, reference)
+    if denied := gate().pull_denied(request.principal, request.repository, found):
+        raise Denied(denied, detail={"reference": reference})
     if request.method == "GET":
         gate().record("pull", request.principal, client_ip=client_ip(request), repository=request.repository,
                       target=reference, soon=True, digest=found.digest)

@@ -27,7 +27,7 @@ from portal.errors import ServiceError
 from portal.repositories import services as repo_services
 from portal.repositories.models import DefaultPermission
 from portal.web.forms import ConfirmForm, GrantForm, MemberForm, NameForm, TeamForm, TeamRoleForm
-from portal.web.views import robots
+from portal.web.views import robots, scan_policy
 from portal.web.views.common import (
     Failed,
     Handler,
@@ -196,7 +196,7 @@ def default_permissions(request: HttpRequest, name: str) -> HttpResponse:
         return outcome
     defaults = DefaultPermission.objects.filter(organization=organization).select_related("user", "team", "robot")
     context = _context(organization, role, "defaults", rows=grant_rows(defaults, organization.namespace),
-                       grant_form=GrantForm(), roles=ROLE_NAMES)
+                       grant_form=GrantForm(), roles=ROLE_NAMES, **scan_policy.context(organization.namespace))
     return page(request, "web/organization_defaults.html", context, outcome)
 
 
@@ -223,7 +223,11 @@ def _default_delete(request: HttpRequest, organization: Organization) -> HttpRes
     return None
 
 
-DEFAULT_HANDLERS: dict[str, Handler[Organization]] = {"set": _default_set, "delete": _default_delete}
+DEFAULT_HANDLERS: dict[str, Handler[Organization]] = {
+    "set": _default_set, "delete": _default_delete,
+    "scan_policy": lambda request, org: scan_policy.save(request, org.namespace),
+    "scan_policy_clear": lambda request, org: scan_policy.clear(request, org.namespace),
+}
 
 
 @login_required

@@ -28,6 +28,7 @@ from portal.repositories import tags as tag_services
 from portal.repositories.models import Repository
 from portal.web import commands, markdown
 from portal.web.forms import ConfirmForm, DescriptionForm, GrantForm, RepositoryForm, VisibilityForm
+from portal.web.views import scan_policy
 from portal.web.views.common import (
     Failed,
     Handler,
@@ -147,6 +148,7 @@ def repository_settings(request: HttpRequest, full_name: str) -> HttpResponse:
         "visibility_form": VisibilityForm(initial={"visibility": repo.visibility}),
         "description_form": DescriptionForm(initial={"description": repo.description}),
         "grant_form": GrantForm(), "roles": ROLE_NAMES, "delete_form": ConfirmForm(expected=repo.full_name),
+        **scan_policy.context(repo),
     }
     return page(request, "web/repository_settings.html", context, outcome)
 
@@ -214,4 +216,5 @@ def _delete(request: HttpRequest, repo: Repository) -> HttpResponse | Failed:
 SETTINGS_HANDLERS: dict[str, Handler[Repository]] = {
     "visibility": _visibility, "description": _description, "permission_set": _permission_set,
     "permission_delete": _permission_delete, "delete": _delete,
+    "scan_policy": scan_policy.save, "scan_policy_clear": scan_policy.clear,
 }
