@@ -85,7 +85,7 @@ def test_read_only_pages_refuse_a_post(login_as: Login, world: None, alice: User
     assert client.post("/").status_code == 405
     assert client.post("/repository/acme/app/").status_code == 405
     assert client.post("/organization/acme/logs/").status_code == 405
-    assert client.post("/repository/acme/app/builds/").status_code == 405
+    assert client.post("/repository/acme/app/builds/").status_code == 400   # the upload form, with no file
     assert client.post(manifest_url("/repository/acme/app/manifest/MANIFEST/")).status_code == 405
 
 
