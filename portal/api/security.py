@@ -50,7 +50,7 @@ def summary_data(summary: ScanSummary | None) -> dict[str, Any]:
     return dict(SummarySerializer(summary).data)
 
 
-class PackageSerializer(serializers.Serializer):
+class FindingPackageSerializer(serializers.Serializer):
     name = serializers.CharField()
     version = serializers.CharField()
     kind = serializers.CharField(help_text="dpkg, apk, rpm, python, npm.")
@@ -58,7 +58,7 @@ class PackageSerializer(serializers.Serializer):
                                                 "when none is known.")
 
 
-class InventoryPackageSerializer(PackageSerializer):
+class InventoryPackageSerializer(FindingPackageSerializer):
     source_name = serializers.CharField()
     source_version = serializers.CharField()
     layer_digest = serializers.CharField(help_text="The layer the package came in.")
@@ -69,7 +69,7 @@ class FindingSerializer(serializers.Serializer):
     advisory = serializers.CharField(help_text="The advisory's id (GHSA-…, DSA-…, CVE-…).")
     aliases = serializers.ListField(child=serializers.CharField())
     merge_key = serializers.CharField(help_text="What advisories of one vulnerability share: the CVE, usually.")
-    package = PackageSerializer()
+    package = FindingPackageSerializer()
     fixed_version = serializers.CharField(help_text='"" when no fix is known.')
     severity = serializers.CharField()
     summary = serializers.CharField()
@@ -85,7 +85,7 @@ def finding_data(finding: Finding) -> dict[str, Any]:
             "summary": advisory.summary, "layer_digest": package.layer_digest}
 
 
-class PlatformSerializer(serializers.Serializer):
+class PlatformScanSerializer(serializers.Serializer):
     digest = serializers.CharField()
     os = serializers.CharField()
     architecture = serializers.CharField()
@@ -96,7 +96,7 @@ class PlatformSerializer(serializers.Serializer):
 class SecurityReportSerializer(serializers.Serializer):
     digest = serializers.CharField()
     summary = SummarySerializer()
-    platforms = PlatformSerializer(many=True, help_text="An index's platforms, each with its own summary.")
+    platforms = PlatformScanSerializer(many=True, help_text="An index's platforms, each with its own summary.")
     count = serializers.IntegerField(help_text="Findings that pass the filters.")
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
