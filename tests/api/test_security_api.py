@@ -51,9 +51,8 @@ def test_a_reader_sees_the_summary_and_the_findings_worst_first(as_, scanned):
     assert lodash == {
         "advisory": "GHSA-p6mc-m468-83gw", "aliases": ["CVE-2020-8203"], "merge_key": "CVE-2020-8203",
         "package": {"name": "lodash", "version": "4.17.15", "kind": "npm", "ecosystem": "npm"},
-        "fixed_version": "4.17.19", "severity": "high", "summary": lodash["summary"],
+        "fixed_version": "4.17.19", "severity": "high", "summary": "Prototype Pollution in lodash",
         "layer_digest": scanned["app"]}
-    assert "lodash" in lodash["summary"].lower() or lodash["summary"]
     assert (requests["advisory"], requests["severity"], requests["fixed_version"], requests["package"]["kind"]) == (
         "GHSA-j8r2-6x86-q33q", "medium", "2.32.0", "python")
     assert (openssl["advisory"], openssl["merge_key"], openssl["severity"], openssl["package"]["name"],
