@@ -349,6 +349,11 @@ WHARF_SCAN_TIME_LIMIT = env_int("WHARF_SCAN_TIME_LIMIT", 1800)   # seconds, one 
 WHARF_SCAN_STUCK_SECONDS = env_int("WHARF_SCAN_STUCK_SECONDS", WHARF_SCAN_TIME_LIMIT + 300)
 # A finding that an advisory import makes new on a scanned image, at or above this, sends vulnerability_found.
 WHARF_SCAN_ALERT_SEVERITY = env_str("WHARF_SCAN_ALERT_SEVERITY", "high")
+# Who scans: the built-in indexer and OSV matcher, or a Clair v4 server (scanning/clair.py) at WHARF_CLAIR_URL,
+# whose PSK (base64, as in Clair's auth.psk.key; issuer "wharf") signs the requests' JWTs.
+WHARF_SCAN_BACKEND = env_str("WHARF_SCAN_BACKEND", "builtin")
+WHARF_CLAIR_URL = env_str("WHARF_CLAIR_URL", "http://127.0.0.1:6060").rstrip("/")
+WHARF_CLAIR_PSK = env_str("WHARF_CLAIR_PSK")
 
 # --- Operations -----------------------------------------------------------------------------------------
 # How long each of /readyz's checks (database, broker, storage) may take before it counts as failed.

@@ -27,9 +27,11 @@ from cyclonedx.output.json import JsonV1Dot6
 from django.conf import settings
 from packageurl import PackageURL
 
-from registry_api import queries, services
+from registry_api import queries, services, storage
 from registry_api.errors import ManifestUnknown
+from registry_api.models import Manifest
 from registry_api.queries import RepositoryRow
+from registry_api.storage.base import blob_key
 from scanning.inventory import Inventory
 from scanning.packages import Package
 
@@ -37,6 +39,7 @@ MEDIA_TYPE = "application/vnd.cyclonedx+json"
 FORMAT = "cyclonedx-1.6"
 FILE_NAME = "sbom.cdx.json"
 FORMAT_ANNOTATION = "io.wharf.sbom.format"   # marks our SBOMs among an image's referrers
+SBOM_READ_LIMIT = 256 << 20   # an SBOM of ours is read whole to be served; a bigger one is no SBOM we made
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 EMPTY_CONFIG = b"{}"
@@ -207,3 +210,18 @@ class _Body:
 
 def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def current_sbom(image: Manifest) -> bytes | None:
+    """The document of the image's current Wharf SBOM (the newest referrer we attached), None when it has none."""
+    candidates = Manifest.objects.filter(repository_id=image.repository_id, subject_digest=image.digest,
+                                         artifact_type=MEDIA_TYPE).order_by("-created_at", "-id")
+    for candidate in candidates.only("content", "annotations"):
+        if FORMAT_ANNOTATION not in (candidate.annotations or {}):
+            continue
+        layers = json.loads(bytes(candidate.content)).get("layers") or []
+        if layers and isinstance(layers[0], dict):
+            with contextlib.suppress(FileNotFoundError), \
+                    storage.backend().open(blob_key(str(layers[0].get("digest", "")))) as stream:
+                return stream.read(SBOM_READ_LIMIT)
+    return None

@@ -18,7 +18,7 @@ from django.utils import timezone
 from portal.db import write_transaction
 from registry_api import content
 from registry_api.models import Manifest
-from scanning import index, match, sbom
+from scanning import backends, index, match, sbom
 from scanning.inventory import Inventory
 from scanning.layers import LayerError
 from scanning.models import FINAL_STATUSES, Finding, ImagePackage, ScanStatus, ScanSummary
@@ -73,18 +73,18 @@ def scan(manifest_id: int) -> str | None:
 
 def _scan_image(manifest: Manifest) -> str:
     try:
-        inventory = index.inventory_of(manifest, index.limits())
+        indexed = backends.configured().index(manifest)
     except index.Unsupported as exc:
         return _finish(manifest.pk, ScanStatus.UNSUPPORTED, exc.reason)
-    except LayerError as exc:
+    except (LayerError, backends.ScanFailed) as exc:
         return _finish(manifest.pk, ScanStatus.FAILED, exc.reason)
-    rows = index.package_rows(manifest.pk, inventory)
     with write_transaction():
         ImagePackage.objects.filter(manifest=manifest).delete()   # and their findings, by cascade
-        packages = ImagePackage.objects.bulk_create(rows, batch_size=500)
-        match.write_findings(manifest.pk, packages, match.match(packages))
+        packages = ImagePackage.objects.bulk_create(indexed.packages, batch_size=500)
+        match.write_findings(manifest.pk, packages, indexed.match(packages))
         _write_counts(manifest.pk, ScanStatus.DONE, scanned=True)
-    _attach_sbom(manifest, inventory)
+    if indexed.inventory is not None:
+        _attach_sbom(manifest, indexed.inventory)
     return ScanStatus.DONE
 
 
@@ -195,7 +195,10 @@ def manifests_holding(keys: Iterable[tuple[str, str]]) -> set[int]:
 
 
 def rematch(manifest_id: int) -> list[Finding]:
-    """Match a scanned manifest's stored packages again (no layer is read); returns its new findings."""
+    """Match a scanned manifest's stored packages again (no layer is read); returns its new findings. Nothing
+    with an external scanner: its findings come from its own store (a re-scan asks it again)."""
+    if not backends.matches_locally():
+        return []
     with write_transaction():
         if not ScanSummary.objects.filter(manifest_id=manifest_id, status=ScanStatus.DONE).exists():
             return []    # being scanned (the scan matches against the new store) or never scanned

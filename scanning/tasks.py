@@ -1,17 +1,24 @@
-"""Celery tasks of the `scans` queue: scan one manifest; put back what a lost message or worker left behind."""
+"""Celery tasks of the `scans` queue: scan one manifest; put back what a lost message or worker left behind;
+import advisories (an upload or a URL given through the API; on the default queue)."""
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
+from pathlib import Path
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from scanning import receivers, services
-from scanning.models import ScanStatus, ScanSummary
+from registry_api import storage
+from scanning import osv, receivers, services, store
+from scanning.models import ImportRun, ScanStatus, ScanSummary
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +56,36 @@ def requeue_stuck_scans() -> int:
     for manifest_id in stuck:
         receivers.send(manifest_id)
     return len(stuck)
+
+
+UPLOAD_PREFIX = "storage:"   # a source kept in blob storage (an upload), so any worker node can read it
+
+
+@shared_task(acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
+def import_advisories(source: str, run_id: int | None = None) -> int | None:
+    """Import an OSV source (scanning.store.import_source) into the run `run_id` (created by the caller so it
+    can name the import at once); a source `storage:<key>` is an upload kept in blob storage, deleted after.
+    Returns the run's id; None when the run is gone or finished already (a duplicate delivery)."""
+    run = ImportRun.objects.filter(pk=run_id, finished_at__isnull=True).first() if run_id else None
+    if run_id and run is None:
+        return None
+    key = source[len(UPLOAD_PREFIX):] if source.startswith(UPLOAD_PREFIX) else None
+    try:
+        with _local_copy(key) if key else nullcontext(source) as path:
+            return store.import_source(path, run=run).pk
+    except osv.SourceError as exc:
+        log.warning("import of %s failed: %s", source, exc)
+        return run.pk if run else None
+    finally:
+        if key:
+            storage.backend().delete(key)
+
+
+@contextmanager
+def _local_copy(key: str) -> Iterator[str]:
+    """The stored upload as a temporary file (osv.read reads files, zips member by member)."""
+    with tempfile.TemporaryDirectory(prefix="osv-upload-") as folder:
+        path = Path(folder) / "upload"
+        with storage.backend().open(key) as stream, path.open("wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+        yield str(path)

@@ -54,6 +54,17 @@ def require_person(request: Any, what: str, scope: str) -> Principal:
     return require(request, lambda p: p.is_person and p.is_active and p.has_scope(scope), what, scope)
 
 
+def require_superuser(request: Any, what: str) -> Principal:
+    """A superuser (a person, with full rights); to anyone else signed in the route does not exist."""
+    principal = caller(request)
+    if not principal.is_authenticated:
+        refuse(principal, what)
+    if not (principal.is_superuser and principal.is_person and principal.is_active):
+        # As for any route that does not exist (portal.api.base.not_found).
+        raise NotFound("There is no such API route; check the path (API paths end in a slash) in /api/v1/docs/.")
+    return principal
+
+
 # --- Repositories -----------------------------------------------------------------------------------------------
 
 ROLE_WORDS = {Role.READ: "read", Role.WRITE: "write", Role.ADMIN: "admin"}

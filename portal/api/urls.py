@@ -16,6 +16,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal.api import (
+    advisories,
     builds,
     docs,
     gc,
@@ -24,6 +25,7 @@ from portal.api import (
     organizations,
     repositories,
     robots,
+    security,
     security_policy,
     stars,
     tags,
@@ -42,6 +44,7 @@ TAG = r"(?P<tag>[^/]+)"
 ID = "[0-9]{1,18}"
 TRIGGER = rf"{REPO}/triggers/(?P<trigger_id>{ID})"
 BUILD = rf"^builds/(?P<build_id>{ID})"
+MANIFEST = rf"{REPO}/manifests/(?P<digest>[^/]+)"
 
 urlpatterns = [
     path("repositories/", repositories.RepositoryList.as_view()),
@@ -49,7 +52,11 @@ urlpatterns = [
     re_path(rf"{REPO}/tags/{TAG}/restore/$", tags.TagRestore.as_view()),
     re_path(rf"{REPO}/tags/{TAG}/$", tags.TagDetail.as_view()),
     re_path(rf"{REPO}/tags/$", tags.TagList.as_view()),
-    re_path(rf"{REPO}/manifests/(?P<digest>[^/]+)/$", manifests.ManifestDetail.as_view()),
+    re_path(rf"{MANIFEST}/security/packages/$", security.SecurityPackages.as_view()),
+    re_path(rf"{MANIFEST}/security/rescan/$", security.SecurityRescan.as_view()),
+    re_path(rf"{MANIFEST}/security/sbom/$", security.SecuritySbom.as_view()),
+    re_path(rf"{MANIFEST}/security/$", security.SecurityReport.as_view()),
+    re_path(rf"{MANIFEST}/$", manifests.ManifestDetail.as_view()),
     re_path(rf"{REPO}/history/$", tags.RepositoryHistory.as_view()),
     re_path(rf"{REPO}/star/$", stars.Star.as_view()),
     re_path(rf"{REPO}/permissions/{GRANT}/$", repositories.PermissionDetail.as_view()),
@@ -90,6 +97,8 @@ urlpatterns = [
     re_path(rf"{BUILD}/rerun/$", builds.BuildRerun.as_view()),
 
     path("superuser/gc/runs/", gc.GcRuns.as_view()),
+    path("superuser/advisories/", advisories.AdvisoryStore.as_view()),
+    path("superuser/advisories/imports/", advisories.AdvisoryImports.as_view()),
 
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", relaxed_for_api_docs(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),

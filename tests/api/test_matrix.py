@@ -61,6 +61,10 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("post", f"{REPO}/tags/v1/restore/", {"manifest_digest": OLD}, WRITE.format(ok=200)),
     ("get", f"{REPO}/history/", None, READ),
     ("get", f"{REPO}/manifests/{NEW}/", None, READ),
+    ("get", f"{REPO}/manifests/{NEW}/security/", None, READ),
+    ("get", f"{REPO}/manifests/{NEW}/security/packages/", None, READ),
+    ("get", f"{REPO}/manifests/{NEW}/security/sbom/", None, "404 " * 10),   # not scanned: no SBOM for anyone
+    ("post", f"{REPO}/manifests/{NEW}/security/rescan/", None, WRITE.format(ok=202)),
     ("put", f"{REPO}/star/", None, STAR.format(ok=200)),
     ("delete", f"{REPO}/star/", None, STAR.format(ok=204)),
     ("put", "/api/v1/repositories/acme/site/star/", None, "401 200 200 200 200 200 200 200 403 200"),
@@ -112,6 +116,10 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("delete", "/api/v1/user/tokens/{token_id}/", None, "401 404 404 404 404 404 404 204 403 403"),
     ("get", "/api/v1/user/starred/", None, "401" + " 200" * 7 + " 403 200"),
     ("get", "/api/v1/superuser/gc/runs/", None, "401" + " 404" * 9),   # superusers only (tests/api/test_gc_runs.py)
+    # superusers only (tests/api/test_security_api.py)
+    ("get", "/api/v1/superuser/advisories/", None, "401" + " 404" * 9),
+    ("get", "/api/v1/superuser/advisories/imports/", None, "401" + " 404" * 9),
+    ("post", "/api/v1/superuser/advisories/imports/", {"url": "https://osv.example/all.zip"}, "401" + " 404" * 9),
 ]
 
 

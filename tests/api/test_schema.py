@@ -24,6 +24,10 @@ def test_the_schema_is_valid_openapi_3_json(client):
     assert "/api/v1/repositories/{namespace}/{name}/permissions/{kind}/{who}/" in schema["paths"]
     assert set(schema["components"]["securitySchemes"]) == {"apiToken", "basic", "session"}
     assert {"RepositoryRoleEnum", "TeamRoleEnum", "Error"} <= set(schema["components"]["schemas"])
+    security = "/api/v1/repositories/{namespace}/{name}/manifests/{digest}/security/"
+    assert {security, security + "packages/", security + "rescan/", security + "sbom/",
+            "/api/v1/superuser/advisories/", "/api/v1/superuser/advisories/imports/"} <= set(schema["paths"])
+    assert {"SecurityReport", "Finding", "ImportRun"} <= set(schema["components"]["schemas"])
 
 
 @pytest.mark.django_db
