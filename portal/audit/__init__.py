@@ -36,6 +36,8 @@ KIND_LABELS = {
     "tag_expiry": "Set tag expiry", "tag_restore": "Restored tag", "manifest_delete": "Deleted manifest",
     "build_queue": "Started build", "build_cancel": "Cancelled build", "trigger_create": "Created build trigger",
     "trigger_change": "Changed build trigger", "trigger_delete": "Deleted build trigger",
+    "notification_create": "Created notification", "notification_change": "Changed notification",
+    "notification_delete": "Deleted notification",
 }
 KINDS = tuple(KIND_LABELS)
 
