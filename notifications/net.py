@@ -33,8 +33,8 @@ class Answer:
 
 
 def check_url(url: str) -> None:
-    """Refused for a URL that is not http(s) with a host (when a notification is saved; the address is
-    checked again on each attempt)."""
+    """Refused for a URL that is not http(s) with a host, or names an address that is not public (when a
+    notification is saved, without looking names up; every attempt resolves and checks again)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused("the URL must start with http:// or https:// and name a host")
@@ -42,6 +42,13 @@ def check_url(url: str) -> None:
         parts.port   # noqa: B018 (raises ValueError for a port out of range)
     except ValueError:
         raise Refused("the URL's port is not a number from 1 to 65535") from None
+    try:
+        literal = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return   # a name: resolved and checked when sending
+    kind = why_refused(literal)
+    if kind and not settings.WHARF_NOTIFY_ALLOW_PRIVATE:
+        raise Refused(f"{literal} is a {kind} address; Wharf does not send there")
 
 
 def why_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
