@@ -200,7 +200,7 @@ def example(event: str, repository: str, now: datetime | None = None) -> Event:
                         media_type="application/vnd.oci.image.manifest.v1+json", pusher="alice",
                         client="podman/5.4.0")
     if event in BUILD_EVENTS:
-        status = {BUILD_QUEUED: "queued", BUILD_STARTED: "building", BUILD_SUCCEEDED: "complete",
+        status = {BUILD_QUEUED: "queued", BUILD_STARTED: "running", BUILD_SUCCEEDED: "complete",
                   BUILD_FAILED: "failed", BUILD_CANCELLED: "cancelled"}[event]
         return BuildEvent(repository=repository, occurred_at=now, event=event, build_id=1, status=status,
                           trigger_id=1, ref="refs/heads/main", commit_sha="9b2c" * 10, tags=["main", "latest"],
