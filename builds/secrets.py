@@ -1,34 +1,27 @@
 """Secrets a trigger keeps and must read back (the webhook's HMAC key, a deploy key's private half, secret build
-arguments): encrypted at rest with a key derived from SECRET_KEY (the same on every node when scaled out)."""
+arguments): encrypted at rest by portal.secretbox with a key derived from SECRET_KEY."""
 
 from __future__ import annotations
 
-import base64
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 
-_INFO = b"wharf builds: trigger secrets at rest"
+from portal import secretbox
 
-
-def _fernet() -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(settings.SECRET_KEY.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+_INFO = b"wharf builds: trigger secrets at rest"   # the key derivation's purpose: stored secrets depend on it
 
 
 def encrypt(plain: str) -> str:
-    return _fernet().encrypt(plain.encode()).decode("ascii")
+    return secretbox.encrypt(plain, _INFO)
 
 
 def decrypt(token: str) -> str:
     """The plain text; ValueError when it was not encrypted with this SECRET_KEY."""
     try:
-        return _fernet().decrypt(token.encode("ascii")).decode()
-    except (InvalidToken, UnicodeError) as exc:
+        return secretbox.decrypt(token, _INFO)
+    except ValueError as exc:
         raise ValueError("a trigger secret does not decrypt with this SECRET_KEY") from exc
 
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "registry_api",
     "scanning",
     "builds",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -309,10 +310,13 @@ CELERY_BEAT_SCHEDULE = {
     "collect-garbage": {"task": "registry_api.tasks.collect_garbage", "schedule": 3600.0},
     "reap-builds": {"task": "builds.tasks.reap_builds", "schedule": 30.0},
     "requeue-stuck-scans": {"task": "scanning.tasks.requeue_stuck_scans", "schedule": 300.0},
+    "send-due-notifications": {"task": "notifications.tasks.send_due", "schedule": 30.0},
+    "announce-expiring-tags": {"task": "notifications.tasks.announce_expiring_tags", "schedule": 600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"},
-                      "scanning.tasks.scan_manifest": {"queue": "scans"}}
+                      "scanning.tasks.scan_manifest": {"queue": "scans"},
+                      "notifications.tasks.deliver": {"queue": "default"}}
 
 # --- Builds -----------------------------------------------------------------------------------------------
 # Where a build's work happens on a worker: clones and contexts (deleted after each build) and one podman
@@ -354,6 +358,16 @@ WHARF_SCAN_ALERT_SEVERITY = env_str("WHARF_SCAN_ALERT_SEVERITY", "high")
 WHARF_SCAN_BACKEND = env_str("WHARF_SCAN_BACKEND", "builtin")
 WHARF_CLAIR_URL = env_str("WHARF_CLAIR_URL", "http://127.0.0.1:6060").rstrip("/")
 WHARF_CLAIR_PSK = env_str("WHARF_CLAIR_PSK")
+
+# --- Notifications ----------------------------------------------------------------------------------------
+WHARF_NOTIFY_TIMEOUT = env_int("WHARF_NOTIFY_TIMEOUT", 10)   # seconds, one attempt (connect to last byte read)
+WHARF_NOTIFY_ATTEMPTS = env_int("WHARF_NOTIFY_ATTEMPTS", 10)   # per delivery, over about a day (delivery.BACKOFF)
+# A notification whose deliveries failed for good this many times in a row is disabled, saying why.
+WHARF_NOTIFY_FAILURES_TO_DISABLE = env_int("WHARF_NOTIFY_FAILURES_TO_DISABLE", 10)
+# Webhook and Slack URLs resolving to loopback, link-local, private or reserved addresses are refused (server-side
+# request forgery) unless this is on: only for a deployment whose receivers live on its own network.
+WHARF_NOTIFY_ALLOW_PRIVATE = env_bool("WHARF_NOTIFY_ALLOW_PRIVATE", False)
+WHARF_NOTIFY_EXPIRY_DAYS = env_int("WHARF_NOTIFY_EXPIRY_DAYS", 3)   # tag_expiring goes out this long before
 
 # --- Operations -----------------------------------------------------------------------------------------
 # How long each of /readyz's checks (database, broker, storage) may take before it counts as failed.

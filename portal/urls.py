@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("registry_api.urls")),
     path("api/v1/", include("portal.api.urls")),
     path("webhooks/git/<int:trigger_id>/", webhooks.receive, name="build_webhook"),
+    path("", include("notifications.urls")),
     path("admin/", admin.site.urls),
     path("", include("social_django.urls", namespace="social")),
     path("", include("portal.web.urls")),

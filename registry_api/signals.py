@@ -5,6 +5,7 @@ needs more reads it, and does its work in a Celery task, never inside the reques
 
 from django.dispatch import Signal
 
-manifest_pushed = Signal()    # sender=Manifest, manifest=ManifestRow, tag=str | None
+# sender=Manifest, manifest=ManifestRow, tag=str | None, pusher=str (a name, "" when unknown), user_agent=str
+manifest_pushed = Signal()
 manifest_deleted = Signal()   # sender=Manifest, repository=RepositoryRow or the model, digest=str
 tag_changed = Signal()        # sender=Tag, repository=(as above), tag=str, digest=str, previous=str

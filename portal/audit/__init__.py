@@ -37,6 +37,8 @@ KIND_LABELS = {
     "build_queue": "Started build", "build_cancel": "Cancelled build", "trigger_create": "Created build trigger",
     "trigger_change": "Changed build trigger", "trigger_delete": "Deleted build trigger",
     "scan_policy": "Changed security policy",
+    "notification_create": "Created notification", "notification_change": "Changed notification",
+    "notification_delete": "Deleted notification",
 }
 KINDS = tuple(KIND_LABELS)
 

@@ -19,10 +19,11 @@ from registry_api.queries import ManifestRow, Repository
 
 
 def put_manifest(repository: Repository, reference: str, body: bytes, content_type: str,
-                 actor_id: int | None = None) -> ManifestRow:
+                 actor_id: int | None = None, pusher: str = "", user_agent: str = "") -> ManifestRow:
     """Store a manifest under its digest and, for a tag reference, point the tag at it.
 
     Everything it references must already be in this repository (MANIFEST_BLOB_UNKNOWN otherwise).
+    `pusher` (a user's or robot's name) and `user_agent` (the client's) only travel with the signal.
     """
     if len(body) > settings.WHARF_MAX_MANIFEST_BYTES:
         raise ManifestTooLarge(f"manifest is larger than {settings.WHARF_MAX_MANIFEST_BYTES} bytes")
@@ -55,7 +56,8 @@ def put_manifest(repository: Repository, reference: str, body: bytes, content_ty
             point_tag(repository, tag, manifest_id, digest, actor_id)
         manifest = ManifestRow(manifest_id, int(repository.pk), digest, parsed.media_type, len(body), parsed.subject,
                                body, parsed.artifact_type, parsed.annotations, parsed.image_size)
-        transaction.on_commit(lambda: signals.manifest_pushed.send(Manifest, manifest=manifest, tag=tag))
+        transaction.on_commit(lambda: signals.manifest_pushed.send(Manifest, manifest=manifest, tag=tag,
+                                                                   pusher=pusher, user_agent=user_agent))
     return manifest
 
 

@@ -46,7 +46,8 @@ def _put(request: RegistryRequest, name: str, reference: str) -> HttpResponse:
     except OverflowError:
         raise ManifestTooLarge(f"manifest is larger than {limit} bytes") from None
     stored = services.put_manifest(request.repository, reference, data, request.content_type or "",
-                                   actor_id=request.principal.user_id)
+                                   actor_id=request.principal.user_id, pusher=request.principal.username,
+                                   user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
     gate().record("push", request.principal, client_ip=client_ip(request), repository=request.repository,
                   target=reference, digest=stored.digest)
     headers = {"Location": f"/v2/{name}/manifests/{stored.digest}", "Docker-Content-Digest": stored.digest,
