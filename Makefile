@@ -35,7 +35,7 @@ bench: dev
 
 lint: dev
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy portal registry_api builds scanning
+	$(VENV)/bin/mypy portal registry_api builds scanning notifications
 
 # Regenerate the lock after changing pyproject.toml (needs network access to PyPI).
 lock:
