@@ -310,7 +310,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"},
-                      "scanning.tasks.scan_manifest": {"queue": "scans"}}
+                      "scanning.tasks.scan_manifest": {"queue": "scans"},
+                      "scanning.tasks.import_advisories": {"queue": "scans"}}
 
 # --- Builds -----------------------------------------------------------------------------------------------
 # Where a build's work happens on a worker: clones and contexts (deleted after each build) and one podman
