@@ -316,6 +316,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"},
                       "scanning.tasks.scan_manifest": {"queue": "scans"},
+                      "scanning.tasks.import_advisories": {"queue": "scans"},
                       "notifications.tasks.deliver": {"queue": "default"}}
 
 # --- Builds -----------------------------------------------------------------------------------------------

@@ -32,10 +32,10 @@ BATCH = 500
 Key = tuple[str, str]     # (base ecosystem, package name) as AffectedPackage stores them
 
 
-def import_source(source: str | Path, progress: Callable[[int], None] | None = None,
+def import_source(source: str | Path, progress: Callable[[int], None] | None = None, *,
                   run: ImportRun | None = None) -> ImportRun:
-    """Read an OSV source (file, directory, zip or URL: scanning.osv.read) into the store; `run` is the row
-    created up front when a caller (the API) must name the import before it starts."""
+    """Read an OSV source (file, directory, zip or URL: scanning.osv.read) into the store, recording it in
+    `run` (one started for the page that asked for it) or in a new ImportRun."""
     run = run or ImportRun.objects.create(source=str(source)[:1024])
 
     def error(where: str, message: str) -> None:

@@ -1,12 +1,12 @@
 """Celery tasks of the `scans` queue: scan one manifest; put back what a lost message or worker left behind;
-import advisories (an upload or a URL given through the API; on the default queue)."""
+import advisories (an upload or a URL given on the superuser page or through the API)."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
@@ -59,26 +59,53 @@ def requeue_stuck_scans() -> int:
 
 
 UPLOAD_PREFIX = "storage:"   # a source kept in blob storage (an upload), so any worker node can read it
+IMPORT_TIME_LIMIT = 6 * 3600   # a whole osv.dev ecosystem zip, downloaded and matched
 
 
-@shared_task(acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
+@shared_task(acks_late=True, soft_time_limit=IMPORT_TIME_LIMIT, time_limit=IMPORT_TIME_LIMIT + 60)
 def import_advisories(source: str, run_id: int | None = None) -> int | None:
-    """Import an OSV source (scanning.store.import_source) into the run `run_id` (created by the caller so it
-    can name the import at once); a source `storage:<key>` is an upload kept in blob storage, deleted after.
-    Returns the run's id; None when the run is gone or finished already (a duplicate delivery)."""
-    run = ImportRun.objects.filter(pk=run_id, finished_at__isnull=True).first() if run_id else None
-    if run_id and run is None:
-        return None
-    key = source[len(UPLOAD_PREFIX):] if source.startswith(UPLOAD_PREFIX) else None
+    """Import an OSV source (scanning.store.import_source) into the run `run_id` (created by the page or the API
+    so it can name the import at once); a source `storage:<key>` is an upload kept in blob storage, deleted
+    afterwards whatever the outcome. Returns the run's id; None when the run is gone or finished already (a
+    duplicate delivery) or the source could not be read (the run records why)."""
     try:
-        with _local_copy(key) if key else nullcontext(source) as path:
-            return store.import_source(path, run=run).pk
-    except osv.SourceError as exc:
-        log.warning("import of %s failed: %s", source, exc)
-        return run.pk if run else None
+        run = ImportRun.objects.filter(pk=run_id, finished_at__isnull=True).first() if run_id else None
+        if run_id and run is None:
+            return None
+        key = source[len(UPLOAD_PREFIX):] if source.startswith(UPLOAD_PREFIX) else None
+        try:
+            with _local_copy(key) if key else nullcontext(source) as path:
+                return store.import_source(path, run=run).pk
+        except osv.SourceError as exc:
+            log.warning("import of %s failed: %s", source, exc)
+            return None
+        except Exception as exc:
+            too_long = isinstance(exc, SoftTimeLimitExceeded)
+            reason = "the import took too long" if too_long else f"internal error: {exc!r}"
+            if run_id:
+                ImportRun.objects.filter(pk=run_id).update(error=reason[:2000], finished_at=timezone.now())
+            raise
     finally:
-        if key:
-            storage.backend().delete(key)
+        discard_upload(source)
+
+
+def keep_upload(chunks: Iterable[bytes], run_id: int) -> str:
+    """Put an uploaded advisory file in blob storage (a worker on any node reads it); the task's source for it."""
+    key = f"scanning/imports/{run_id}"
+    writer = storage.backend().writer(key)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+        writer.flush()
+    finally:
+        writer.close()
+    return UPLOAD_PREFIX + key
+
+
+def discard_upload(source: str) -> None:
+    """Delete a kept upload (never a path or URL an administrator typed)."""
+    if source.startswith(UPLOAD_PREFIX):
+        storage.backend().delete(source[len(UPLOAD_PREFIX):])
 
 
 @contextmanager

@@ -20,7 +20,6 @@ from rest_framework.response import Response
 from portal.api.base import ApiView, ShallowJSONParser
 from portal.api.permissions import require_superuser
 from portal.broker import enqueue
-from registry_api import storage
 from scanning import reports, tasks
 from scanning.models import ImportRun
 
@@ -87,22 +86,9 @@ class AdvisoryImports(ApiView):
         serializer.is_valid(raise_exception=True)
         upload, url = serializer.validated_data.get("file"), serializer.validated_data.get("url")
         run = ImportRun.objects.create(source=(url or f"upload: {upload.name}")[:1024])
-        source = url or _keep(upload, run.pk)
+        source = url or tasks.keep_upload(upload.chunks(), run.pk)
         transaction.on_commit(lambda: _send(source, run.pk))
         return Response(ImportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
-
-
-def _keep(upload: Any, run_id: int) -> str:
-    """Put the upload in blob storage; returns the task's source for it."""
-    key = f"scanning/imports/{run_id}"
-    writer = storage.backend().writer(key)
-    try:
-        for chunk in upload.chunks():
-            writer.write(chunk)
-        writer.flush()
-    finally:
-        writer.close()
-    return tasks.UPLOAD_PREFIX + key
 
 
 def _send(source: str, run_id: int) -> None:

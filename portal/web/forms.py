@@ -195,3 +195,18 @@ class ExpiryForm(forms.Form):
 class RestoreForm(forms.Form):
     tag = forms.CharField(max_length=1000)
     digest = forms.CharField(max_length=300)
+
+
+class AdvisoryImportForm(forms.Form):
+    """An OSV source for the superuser's import: an uploaded file or an http(s) URL, exactly one."""
+
+    file = forms.FileField(required=False, label="File", help_text="An OSV JSON file (one record or a list) or "
+                                                                   "an osv.dev ecosystem zip.")
+    url = forms.URLField(required=False, label="or URL", assume_scheme="https", max_length=1000,
+                         help_text="e.g. https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("file")) == bool(data.get("url")):
+            raise forms.ValidationError("Upload a file or give a URL (one of the two).")
+        return data

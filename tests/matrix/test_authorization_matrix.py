@@ -113,6 +113,14 @@ ROUTES = [
           body=f"form:action=restore&tag=v1&digest={UNKNOWN}"),
     Route("page", "GET", f"/repository/acme/app/manifest/{MANIFEST}/",      "404  404 200  200  200  404  404  200  404  404"),
     Route("page", "GET", f"/repository/acme/app/manifest/{UNKNOWN}/",       "404  404 404  404  404  404  404  404  404  404"),
+    Route("page", "GET", f"/repository/acme/app/manifest/{MANIFEST}/security/", "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "POST", f"/repository/acme/app/manifest/{MANIFEST}/security/", "404  404 403  302  302  404  404  302  404  404",
+          body="form:action=rescan"),
+    Route("page", "GET", f"/repository/acme/app/manifest/{UNKNOWN}/security/", "404  404 404  404  404  404  404  404  404  404"),
+    Route("page", "GET", f"/repository/acme/app/manifest/{MANIFEST}/security/packages/",
+          "404  404 200  200  200  404  404  200  404  404"),
+    Route("page", "GET", f"/repository/acme/app/manifest/{MANIFEST}/security/sbom/",
+          "404  404 200  200  200  404  404  200  404  404"),
     Route("page", "GET", "/repository/acme/app/builds/",                    "404  404 200  200  200  404  404  200  404  404"),
     # Builds (issue 12): readers see builds and their logs; writers start, cancel and run again; admins manage
     # triggers. A finished build's cancel goes back to its page with a message (302) for writers.
@@ -139,6 +147,9 @@ ROUTES = [
     Route("page", "GET", "/admin/",                                         "302  302 302  302  302  302  302  302  302  302"),
     # Garbage collection runs are for superusers (tests/web/test_gc_page.py); to everyone else the page does not exist.
     Route("page", "GET", "/superuser/gc/",                                  "404  404 404  404  404  404  404  404  404  404"),
+    Route("page", "GET", "/superuser/advisories/",                          "404  404 404  404  404  404  404  404  404  404"),
+    Route("page", "POST", "/superuser/advisories/",                         "404  404 404  404  404  404  404  404  404  404",
+          body="form:url=https://example.com/all.zip"),
     # Operations: open to whoever reaches them (WHARF_METRICS_TOKEN, unset here, closes /metrics); no session.
     Route("api", "GET", "/healthz",                                         "200  200 200  200  200  200  200  200  200  200"),
     Route("api", "GET", "/readyz",                                          "200  200 200  200  200  200  200  200  200  200"),

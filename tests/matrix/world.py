@@ -64,6 +64,10 @@ def build_world() -> World:
     grant(app, "read", robot=robot)
     weak = make_api_token(repo_admin, "repo:read")
     registry.put_manifest(app, "v1", INDEX, INDEX_TYPE)
+    from scanning import sbom  # the security page's SBOM download finds it
+
+    sbom.attach_sbom(app, image_digest=sha256(INDEX), image_media_type=INDEX_TYPE, image_size=len(INDEX),
+                     document=b'{"bomFormat":"CycloneDX"}')
 
     def person(name: str, user: User) -> Persona:
         return Persona(name, Principal.for_user(user), user)

@@ -50,9 +50,12 @@ def config(architecture: str = "amd64", **extra: Any) -> bytes:
 
 
 def push_image(client: Any, repository: Repository, layers: list[bytes], *, tag: str | None = None,
-               architecture: str = "amd64", config_type: str = OCI_CONFIG, **extra: Any) -> Manifest:
-    """Push the blobs and store the manifest; returns the Manifest row."""
-    image_config = config(architecture)
+               architecture: str = "amd64", config_type: str = OCI_CONFIG, history: list[str] | None = None,
+               **extra: Any) -> Manifest:
+    """Push the blobs and store the manifest; returns the Manifest row. `history` gives each layer's
+    Dockerfile step (the config's history, created_by)."""
+    steps = {"history": [{"created_by": step} for step in history]} if history else {}
+    image_config = config(architecture, **steps)
     for blob in (image_config, *layers):
         push_blob(client, repository.full_name, blob)
     body = encode({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(config_type, image_config),

@@ -28,7 +28,8 @@ from portal.web import commands
 from portal.web.forms import ExpiryForm, RestoreForm, RetagForm, TagFilterForm, TagForm
 from portal.web.views.common import Failed, Handler, ask_first, attempt, confirmed, handle_post, page, principal
 from portal.web.views.repositories import NEEDS, get_repository
-from registry_api.models import Tag
+from registry_api.models import Manifest, Tag
+from scanning.summaries import summaries
 
 PER_PAGE = 50
 IMAGE_CONFIGS = {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
@@ -192,6 +193,9 @@ def manifest(request: HttpRequest, full_name: str, digest: str) -> HttpResponse:
     pull = commands.pull_command(request, repository.full_name, digest=detail.digest)
     # An image's artifact type is its config's media type: worth showing only for other artifacts.
     is_artifact = bool(detail.artifact_type) and detail.artifact_type not in IMAGE_CONFIGS
+    manifest_id = Manifest.objects.filter(repository=repository, digest=detail.digest).values_list(
+        "id", flat=True).first() or 0
+    scan = summaries([manifest_id]).get(manifest_id)
     return render(request, "web/manifest.html", _base(request, repository, role, "tags", detail=detail, pull=pull,
-                                                      is_artifact=is_artifact))
+                                                      is_artifact=is_artifact, scan=scan))
 
