@@ -157,6 +157,8 @@ ROUTES = [
     # A build webhook's credential is its signature, not a persona (tests/builds/test_webhooks.py); a trigger
     # that does not exist is a 404 to everyone, signed or not.
     Route("api", "POST", "/webhooks/git/999999/",                           "404  404 404  404  404  404  404  404  404  404"),
+    # An e-mail notification's confirmation link: its token is the credential; an unknown one is a 404 to all.
+    Route("page", "GET", "/notifications/confirm/not-a-token/",             "404  404 404  404  404  404  404  404  404  404"),
 ]
 
 
