@@ -17,12 +17,12 @@ from rest_framework.response import Response
 from notifications import services
 from notifications.models import Delivery, Notification
 from portal.access import Role
-from portal.accounts.models import Team, User
+from portal.accounts.models import User
 from portal.api import notification_serializers as ns
 from portal.api.base import ApiView, validated
 from portal.api.permissions import caller, repository_for, require_person
 from portal.client_address import client_ip
-from portal.errors import Invalid, NotFound
+from portal.errors import NotFound
 from portal.repositories.models import Repository
 
 TAGS = ["notifications"]
@@ -56,22 +56,8 @@ def _shown(notification: Notification) -> Any:
 def _targets(data: dict[str, Any], repository: Repository) -> dict[str, Any]:
     """The request's target_user / target_team names as the user and team they name (Invalid otherwise)."""
     changes = dict(data)
-    if changes.get("target_user"):
-        user = User.objects.filter(username=changes["target_user"], is_active=True).first()
-        if user is None:
-            raise Invalid(f"There is no user named '{changes['target_user']}'.", "target_user")
-        changes["target_user"] = user
-    elif "target_user" in changes:
-        changes["target_user"] = None
-    if changes.get("target_team"):
-        team = Team.objects.filter(organization_id=repository.namespace.organization_id,
-                                   name=changes["target_team"]).first()
-        if team is None:
-            raise Invalid(f"The repository's organization has no team named '{changes['target_team']}'.",
-                          "target_team")
-        changes["target_team"] = team
-    elif "target_team" in changes:
-        changes["target_team"] = None
+    named = services.targets_named(repository, changes.get("target_user"), changes.get("target_team"))
+    changes.update({key: value for key, value in named.items() if key in changes})
     return changes
 
 
@@ -159,6 +145,7 @@ def _with_log(delivery: Delivery) -> Delivery:
 
 def _reader(request: Request) -> User:
     principal = require_person(request, "read your inbox", "repo:read")
+    assert principal.user_id is not None   # a person
     return User.objects.get(pk=principal.user_id)
 
 
