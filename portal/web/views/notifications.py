@@ -79,7 +79,7 @@ def _create(request: HttpRequest, repository: Repository) -> HttpResponse | Fail
             repository, principal(request), event=data["event"], method=data["method"], target=data["target"],
             filter=form.filter(), title=data["title"], client_ip=client_ip(request), **named)
     except ServiceError as error:
-        add_service_error(form, error, {"filter": "tag_glob"})
+        add_service_error(form, error, {"filter": ""})   # above the form: any filter field
         return Failed("form", form, form_status(error))
     notification = created.notification
     back = reverse("repository_notification", args=[repository.full_name, notification.pk])
@@ -161,7 +161,7 @@ def _update(request: HttpRequest, item: Notification) -> Failed | None:
     try:
         services.update_notification(item, principal(request), changes, client_ip(request))
     except ServiceError as error:
-        add_service_error(form, error, {"filter": "tag_glob"})
+        add_service_error(form, error, {"filter": ""})   # above the form: any filter field
         return Failed("edit_form", form, form_status(error))
     messages.success(request, "Saved the notification.")
     return None
