@@ -119,6 +119,26 @@ def delete_notification(notification: Notification, principal: Principal, client
     notification.delete()
 
 
+def targets_named(repository: Repository, username: str | None, team_name: str | None) -> dict[str, Any]:
+    """An in-app notification's target_user and target_team from their names (None for a blank one); Invalid
+    for a name that is not an active user who may read the repository, or not a team of its organization."""
+    user = team = None
+    if username:
+        user = User.objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise Invalid(f"There is no user named '{username}'.", "target_user")
+        # Its messages describe the repository: only to someone who may read it.
+        if repository_role(Principal.for_user(user), repository, repository.full_name) < Role.READ:
+            raise Invalid(f"{username} may not read {repository.full_name}.", "target_user")
+    if team_name:
+        organization_id = repository.namespace.organization_id
+        team = None if organization_id is None else Team.objects.filter(
+            organization_id=organization_id, name=team_name).first()
+        if team is None:
+            raise Invalid(f"The repository's organization has no team named '{team_name}'.", "target_team")
+    return {"target_user": user, "target_team": team}
+
+
 def _apply(notification: Notification, values: dict[str, Any]) -> None:
     """Validate and set filter and target for the notification's event and method (Invalid otherwise)."""
     notification.filter = filters.validate(notification.event, values["filter"])

@@ -27,6 +27,13 @@ def deliver(delivery_id: int) -> None:
     delivery.attempt(delivery_id)
 
 
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def deliver_each(delivery_ids: list[int]) -> None:
+    """One event's deliveries, each to the queue as an attempt of its own (delivery.send)."""
+    for delivery_id in delivery_ids:
+        enqueue(deliver, delivery_id)
+
+
 @shared_task(soft_time_limit=60, time_limit=90)
 def send_due(now: datetime | None = None) -> int:
     """Send every delivery whose next attempt is due to the queue (every 30 s, from beat): the retries, and

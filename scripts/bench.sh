@@ -7,7 +7,9 @@
 # skips it), then the scaled-out shape: Wharf and distribution on the same S3 API server (scripts/bench-s3.sh;
 # SKIP_S3BENCH=1) and manifest GETs on one node against two behind nginx, on PostgreSQL (bench/nodesbench.py;
 # SKIP_NODESBENCH=1), and garbage collection over 100,000 blobs on PostgreSQL (bench/gcbench.py; SKIP_GCBENCH=1).
-# Builds (bench/buildbench.py; SKIP_BUILDBENCH=1) run on the first server's own build worker.
+# Builds (bench/buildbench.py; SKIP_BUILDBENCH=1) run on the first server's own build worker. Notifications
+# (bench/notifybench.py; SKIP_NOTIFYBENCH=1): a push's latency with 10 notifications and without, and 1,000
+# webhook deliveries to a local receiver, on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -113,5 +115,19 @@ if [ -z "${SKIP_GCBENCH:-}" ]; then
     gc_data=$(mktemp -d /tmp/wharf-gcbench.XXXXXX)
     trap '.venv/bin/python bench/scratchdb.py drop "$scratch"; rm -rf "$gc_data"' EXIT
     DATABASE_URL=$scratch DATA_DIR=$gc_data .venv/bin/python bench/gcbench.py --blobs "${GCBENCH_BLOBS:-100000}"
+  )
+fi
+
+if [ -z "${SKIP_NOTIFYBENCH:-}" ]; then
+  (
+    eval "$(scripts/services.sh)"
+    # The embedded broker in the bench's DATA_DIR: nothing consumes the pushes' messages, and they must not
+    # reach a shared Redis.
+    unset REDIS_URL CELERY_BROKER_URL
+    scratch=$(.venv/bin/python bench/scratchdb.py create "$DATABASE_URL" notifybench)
+    notify_data=$(mktemp -d /tmp/wharf-notifybench.XXXXXX)
+    trap '.venv/bin/python bench/scratchdb.py drop "$scratch"; rm -rf "$notify_data"' EXIT
+    DATABASE_URL=$scratch DATA_DIR=$notify_data .venv/bin/python bench/notifybench.py \
+        --json "$ROOT/bench/results/notifybench-$stamp.json"
   )
 fi

@@ -2,10 +2,10 @@
 
 Repository names contain slashes (acme/tools/builder), so their routes are regular expressions and the
 routes with a fixed suffix (tags/, manifests/, history/, star/, permissions/, logs/, security-policy/, builds/,
-triggers/) come before the bare repository: the first pattern that matches wins. So a repository whose name ends
-in /permissions, /logs, /security-policy, /history, /star, /builds, /triggers or /tags, or in /tags/<x>,
-/manifests/<x>, /tags/<x>/history, /tags/<x>/restore or /triggers/<n>, is shadowed here by its parent's route
-(`acme/app/tags/` lists the tags of acme/app, never describes a repository named acme/app/tags); such
+triggers/, notifications/) come before the bare repository: the first pattern that matches wins. So a repository
+whose name ends in /permissions, /logs, /security-policy, /history, /star, /builds, /triggers, /notifications or
+/tags, or in /tags/<x>, /manifests/<x>, /tags/<x>/history, /tags/<x>/restore or /triggers/<n>, is shadowed here by
+its parent's route (`acme/app/tags/` lists the tags of acme/app, never describes a repository named acme/app/tags); such
 repositories are reached through the registry and the pages. Among the tag routes, a tag's own routes come first,
 so that tags named "history", "star" or "tags" are still tags of acme/app.
 """
@@ -22,6 +22,7 @@ from portal.api import (
     gc,
     logs,
     manifests,
+    notifications,
     organizations,
     repositories,
     robots,
@@ -43,6 +44,7 @@ GRANT = r"(?P<kind>[^/]+)/(?P<who>[^/]+)"
 TAG = r"(?P<tag>[^/]+)"
 ID = "[0-9]{1,18}"
 TRIGGER = rf"{REPO}/triggers/(?P<trigger_id>{ID})"
+NOTIFICATION = rf"{REPO}/notifications/(?P<notification_id>{ID})"
 BUILD = rf"^builds/(?P<build_id>{ID})"
 MANIFEST = rf"{REPO}/manifests/(?P<digest>[^/]+)"
 
@@ -68,6 +70,12 @@ urlpatterns = [
     re_path(rf"{TRIGGER}/deliveries/$", triggers.TriggerDeliveries.as_view()),
     re_path(rf"{TRIGGER}/$", triggers.TriggerDetail.as_view()),
     re_path(rf"{REPO}/triggers/$", triggers.TriggerList.as_view()),
+    re_path(rf"{REPO}/notifications/deliveries/(?P<delivery_id>{ID})/redeliver/$",
+            notifications.DeliveryRedeliver.as_view()),
+    re_path(rf"{NOTIFICATION}/test/$", notifications.NotificationTest.as_view()),
+    re_path(rf"{NOTIFICATION}/deliveries/$", notifications.NotificationDeliveries.as_view()),
+    re_path(rf"{NOTIFICATION}/$", notifications.NotificationDetail.as_view()),
+    re_path(rf"{REPO}/notifications/$", notifications.NotificationList.as_view()),
     re_path(rf"{REPO}/$", repositories.RepositoryDetail.as_view()),
 
     path("organizations/", organizations.OrganizationList.as_view()),
@@ -89,6 +97,8 @@ urlpatterns = [
     path("user/", user.CurrentUser.as_view()),
     path("user/tokens/", user.TokenList.as_view()),
     path("user/starred/", stars.StarredList.as_view()),
+    path("user/inbox/", notifications.Inbox.as_view()),
+    path("user/inbox/read/", notifications.InboxRead.as_view()),
     re_path(r"^user/tokens/(?P<token_id>[0-9]{1,18})/$", user.TokenDetail.as_view()),
 
     re_path(rf"{BUILD}/$", builds.BuildDetail.as_view()),

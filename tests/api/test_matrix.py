@@ -35,7 +35,10 @@ TAG_ROUTES = ("/tags/", "/manifests/", "/history/")
 BUILD_ROUTES = ("/builds/", "/triggers/")
 BUILD = "/api/v1/builds/{build_id}"
 TRIGGER = f"{REPO}/triggers/{{trigger_id}}"
-IDS = {"token_id": 1, "build_id": 1, "trigger_id": 1}   # any ids: only the route is looked at
+NOTIFICATION = f"{REPO}/notifications/{{notification_id}}"
+HOOK = "https://hooks.example.com/wharf"
+# Any ids: only the route is looked at.
+IDS = {"token_id": 1, "build_id": 1, "trigger_id": 1, "notification_id": 1, "delivery_id": 1}
 
 MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("get", "/api/v1/repositories/", None, "200 " * 10),
@@ -82,6 +85,16 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("delete", f"{TRIGGER}/", None, ADMIN.format(ok=200)),
     ("post", f"{TRIGGER}/secret/", None, ADMIN.format(ok=200)),
     ("get", f"{TRIGGER}/deliveries/", None, ADMIN.format(ok=200)),
+    # Notifications (issue 15): admins manage them; readers and writers see nothing of them.
+    ("get", f"{REPO}/notifications/", None, ADMIN.format(ok=200)),
+    ("post", f"{REPO}/notifications/", {"event": "repo_push", "method": "webhook", "target": HOOK},
+     ADMIN.format(ok=201)),
+    ("get", f"{NOTIFICATION}/", None, ADMIN.format(ok=200)),
+    ("patch", f"{NOTIFICATION}/", {"enabled": False}, ADMIN.format(ok=200)),
+    ("delete", f"{NOTIFICATION}/", None, ADMIN.format(ok=204)),
+    ("post", f"{NOTIFICATION}/test/", None, ADMIN.format(ok=202)),
+    ("get", f"{NOTIFICATION}/deliveries/", None, ADMIN.format(ok=200)),
+    ("post", f"{REPO}/notifications/deliveries/{{delivery_id}}/redeliver/", None, ADMIN.format(ok=202)),
 
     ("post", "/api/v1/organizations/", {"name": "neworg"}, PERSON.format(ok=201)),
     ("get", f"{ORG}/", None, "200 " * 10),
@@ -115,6 +128,8 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     # alice's token: only she may revoke it; to every other person it does not exist.
     ("delete", "/api/v1/user/tokens/{token_id}/", None, "401 404 404 404 404 404 404 204 403 403"),
     ("get", "/api/v1/user/starred/", None, "401" + " 200" * 7 + " 403 200"),
+    ("get", "/api/v1/user/inbox/", None, "401" + " 200" * 7 + " 403 200"),
+    ("post", "/api/v1/user/inbox/read/", {}, "401" + " 200" * 7 + " 403 200"),
     ("get", "/api/v1/superuser/gc/runs/", None, "401" + " 404" * 9),   # superusers only (tests/api/test_gc_runs.py)
     # superusers only (tests/api/test_security_api.py)
     ("get", "/api/v1/superuser/advisories/", None, "401" + " 404" * 9),
@@ -144,11 +159,27 @@ def built(world, monkeypatch):
     return {"trigger_id": trigger.pk, "build_id": build.pk}
 
 
+@pytest.fixture
+def notified(world, monkeypatch):
+    """A webhook notification on acme/app with one delivery in its log; the queue records instead of sending."""
+    from notifications import services
+    from notifications.models import Delivery
+
+    monkeypatch.setattr("notifications.delivery.send", lambda ids: None)
+    created = services.create_notification(world.app, world.principal("owner"), event="repo_push",
+                                           method="webhook", target=HOOK)
+    delivery = Delivery.objects.create(notification=created.notification, event="repo_push",
+                                       payload={"event": "repo_push"})
+    return {"notification_id": created.notification.pk, "delivery_id": delivery.pk}
+
+
 @pytest.mark.parametrize(("method", "url", "body", "codes"), MATRIX, ids=[f"{m.upper()} {u}" for m, u, _, _ in MATRIX])
 def test_route_answers_each_persona_as_the_matrix_says(world, as_, request, method, url, body, codes):
     ids = {"token_id": ApiToken.objects.get(user=world.users["owner"], name="read-only").pk}
     if any(route in url for route in BUILD_ROUTES):
         ids |= request.getfixturevalue("built")
+    if "/notifications/" in url:
+        ids |= request.getfixturevalue("notified")
     url = url.format(**ids)
     if body:
         body = {key: value.format(**ids) if isinstance(value, str) else value for key, value in body.items()}

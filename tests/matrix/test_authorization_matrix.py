@@ -132,6 +132,17 @@ ROUTES = [
     Route("page", "GET", "/repository/acme/app/triggers/",                  "302  404 403  403  200  404  404  200  302  302"),
     Route("page", "GET", "/repository/acme/app/triggers/new/",              "302  404 403  403  200  404  404  200  302  302"),
     Route("page", "GET", "/repository/acme/app/triggers/{trigger}/",        "302  404 403  403  200  404  404  200  302  302"),
+    # Notifications (issue 15): admins only, like the settings they are reached from; the inbox is each
+    # signed-in person's own; a confirmation link that names nothing is a 404 to everyone.
+    Route("page", "GET", "/repository/acme/app/notifications/",             "302  404 403  403  200  404  404  200  302  302"),
+    Route("page", "POST", "/repository/acme/app/notifications/",            "302  404 403  403  400  404  404  400  302  302",
+          body="form:event=repo_push&method=webhook&target=ftp://x"),
+    Route("page", "GET", "/repository/acme/app/notifications/{notification}/", "302  404 403  403  200  404  404  200  302  302"),
+    Route("page", "POST", "/repository/acme/app/notifications/{notification}/", "302  404 403  403  302  404  404  302  302  302",
+          body="form:action=enable&enabled=0"),
+    Route("page", "GET", "/inbox/",                                         "302  200 200  200  200  200  200  200  302  302"),
+    Route("page", "POST", "/inbox/",                                        "302  302 302  302  302  302  302  302  302  302"),
+    Route("page", "GET", "/notifications/confirm/nothing/",                 "404  404 404  404  404  404  404  404  404  404"),
     Route("page", "POST", "/repository/acme/app/star/",                     "302  404 302  302  302  404  404  302  302  302",
           body="form:action=star"),
     Route("page", "GET", "/static/wharf.css",                               "200  200 200  200  200  200  200  200  200  200"),
@@ -186,6 +197,7 @@ def _call(client, world: World, route: Route, persona_name: str):  # type: ignor
     elif route.body is not None:
         kwargs = {"data": route.body, "content_type": "application/json"}
     path = route.path.replace("{build}", str(world.ids["build"])).replace("{trigger}", str(world.ids["trigger"]))
+    path = path.replace("{notification}", str(world.ids["notification"]))
     return client.generic(route.method, path, **kwargs, **headers)
 
 
@@ -219,7 +231,8 @@ def test_every_route_is_in_the_matrix() -> None:
     from tests.api.test_matrix import IDS
     from tests.api.test_matrix import MATRIX as API_MATRIX  # the REST API's rows live beside its tests
 
-    paths = [route.path.replace("{build}", "1").replace("{trigger}", "1") for route in ROUTES] + [url.format(**IDS) for _, url, _, _ in API_MATRIX]
+    paths = [route.path.replace("{build}", "1").replace("{trigger}", "1").replace("{notification}", "1")
+             for route in ROUTES] + [url.format(**IDS) for _, url, _, _ in API_MATRIX]
     covered = {resolve(path.split("?")[0]).route for path in paths}
     missing = sorted(r for r in _all_routes(get_resolver()) - covered if not r.startswith(COVERED_BY_PREFIX))
     assert not missing, "routes without a row in the authorization matrix:\n" + "\n".join(missing)

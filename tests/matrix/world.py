@@ -92,5 +92,9 @@ def build_world() -> World:
 
     trigger = make_trigger(app, created_by=repo_admin)
     build = make_build(app, trigger=trigger, source_kind="git", commit_sha="b" * 40, log=["STEP 1/1: FROM scratch"])
+    from notifications.models import Notification
+
+    notification = Notification.objects.create(repository=app, event="repo_push", method="webhook",
+                                               target="https://hooks.example.com/wharf")
     return World(personas, {"robot": robot.pk, "token": token_row.pk, "manifest": sha256(INDEX),
-                            "build": build.pk, "trigger": trigger.pk})
+                            "build": build.pk, "trigger": trigger.pk, "notification": notification.pk})
