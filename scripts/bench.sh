@@ -7,6 +7,8 @@
 # skips it), then the scaled-out shape: Wharf and distribution on the same S3 API server (scripts/bench-s3.sh;
 # SKIP_S3BENCH=1) and manifest GETs on one node against two behind nginx, on PostgreSQL (bench/nodesbench.py;
 # SKIP_NODESBENCH=1), and garbage collection over 100,000 blobs on PostgreSQL (bench/gcbench.py; SKIP_GCBENCH=1).
+# The scanner's speed (bench/scanbench.py; SKIP_SCANBENCH=1): a 300 MB layer indexed beside gzip -d, 500 packages
+# matched against 100,000 advisories, 1,000 inventories re-matched after an import; on SQLite, then PostgreSQL.
 # Builds (bench/buildbench.py; SKIP_BUILDBENCH=1) run on the first server's own build worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,5 +115,18 @@ if [ -z "${SKIP_GCBENCH:-}" ]; then
     gc_data=$(mktemp -d /tmp/wharf-gcbench.XXXXXX)
     trap '.venv/bin/python bench/scratchdb.py drop "$scratch"; rm -rf "$gc_data"' EXIT
     DATABASE_URL=$scratch DATA_DIR=$gc_data .venv/bin/python bench/gcbench.py --blobs "${GCBENCH_BLOBS:-100000}"
+  )
+fi
+
+if [ -z "${SKIP_SCANBENCH:-}" ]; then
+  (
+    scan_data=$(mktemp -d /tmp/wharf-scanbench.XXXXXX)
+    trap 'rm -rf "$scan_data"' EXIT
+    DATA_DIR=$scan_data .venv/bin/python bench/scanbench.py --json "$ROOT/bench/results/scanbench-$stamp.json"
+    eval "$(scripts/services.sh)"
+    scratch=$(.venv/bin/python bench/scratchdb.py create "$DATABASE_URL" scanbench)
+    trap '.venv/bin/python bench/scratchdb.py drop "$scratch"; rm -rf "$scan_data"' EXIT
+    DATABASE_URL=$scratch DATA_DIR=$scan_data .venv/bin/python bench/scanbench.py --skip-layer \
+        --json "$ROOT/bench/results/scanbench-$stamp-postgresql.json"
   )
 fi
