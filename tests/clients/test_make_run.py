@@ -137,14 +137,17 @@ def assert_state_is_under_data_dir(data_dir: Path, digests: list[str]) -> None:
     assert (data_dir / "keys" / "token-signing.pem").is_file()
 
 
-def celery_mains(group: int, role: str) -> list[int]:
-    """The pids of the main Celery `role` (worker or beat) processes in a process group (not pool children)."""
+def celery_mains(group: int, role: str, queues: str = "") -> list[int]:
+    """The pids of the main Celery `role` (worker or beat) processes in a process group (not pool children);
+    with `queues`, only the workers consuming exactly those (-Q)."""
     found: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
             argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if queues and queues.encode() not in argv:
+                continue
             if os.getpgid(int(entry.name)) == group and b"celery" in b" ".join(argv) and role.encode() in argv:
                 found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
     # A main process is started by run.sh's supervisor; the pool child of a killed main lingers for a moment,
@@ -168,15 +171,23 @@ def wait_for(condition: Callable[[], object], seconds: float, what: str, log: Pa
     raise AssertionError(f"{what} within {seconds}s:\n{log.read_text()[-4000:]}")
 
 
+# make run's supervised Celery processes: the worker (queues default and scans), the build worker and the beat.
+SUPERVISED = (("worker", "default,scans", "Celery worker"), ("worker", "builds", "Celery build worker"),
+              ("beat", "", "Celery beat"))
+
+
 def test_make_run_restarts_a_celery_worker_or_beat_that_dies(embedded: Embedded) -> None:
     group = embedded.pid   # make leads the session (and so the process group) it was started in
-    for role in ("worker", "beat"):
-        (old,) = wait_for(lambda role=role: celery_mains(group, role), 60, f"no Celery {role}", embedded.log)
+    for role, queues, name in SUPERVISED:
+        def mains(role: str = role, queues: str = queues) -> list[int]:
+            return celery_mains(group, role, queues)
+
+        (old,) = wait_for(mains, 60, f"no {name}", embedded.log)
 
         os.kill(old, signal.SIGKILL)
 
-        new = wait_for(lambda role=role, old=old: [pid for pid in celery_mains(group, role) if pid != old], 30,
-                       f"no new Celery {role}", embedded.log)
+        new = wait_for(lambda old=old, mains=mains: [pid for pid in mains() if pid != old], 30,
+                       f"no new {name}", embedded.log)
         time.sleep(3)   # and the new one stays up
-        assert celery_mains(group, role) == new, embedded.log.read_text()[-4000:]
-        assert f"the Celery {role} exited with status 137; restarting it" in embedded.log.read_text()
+        assert mains() == new, embedded.log.read_text()[-4000:]
+        assert f"the {name} exited with status 137; restarting it" in embedded.log.read_text()
