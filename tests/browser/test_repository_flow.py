@@ -105,12 +105,13 @@ def test_create_push_find_copy_delete_restore_and_pull_again(page: Any, shot: Sh
     sign_in(page, "alice")
     shot("dashboard")
 
-    # Create the repository through the form; the build starts are shown but cannot be chosen.
+    # Create the repository through the form (empty, to push into; the build starts lead to builds pages).
     page.click("nav >> text=New repository")
     page.fill("#id_name", "flow")
     page.fill("#id_description", "The **browser** flow's image.")
-    assert page.is_disabled("input[name=start][value=github]")
-    assert page.is_disabled("input[name=start][value=dockerfile]")
+    assert page.is_enabled("input[name=start][value=github]")
+    assert page.is_enabled("input[name=start][value=dockerfile]")
+    assert page.is_checked("input[name=start][value=empty]")
     shot("new")
     page.click("main button[type=submit]")
     page.wait_for_url("**/repository/alice/flow/")
@@ -132,7 +133,7 @@ def test_create_push_find_copy_delete_restore_and_pull_again(page: Any, shot: Sh
     row = page.locator("tr.tag-row[data-tag=v1]")
     expect(row.locator("td.size")).to_have_text(f"{image_size / 1024:.1f} KiB")
     expect(row.locator("td.digest a code")).to_have_text(digest[:19])
-    assert row.locator("td.scan").inner_text().strip() == "not scanned"
+    assert row.locator("td.scan").inner_text().strip() == "queued"   # the push queued its scan (no worker here)
     shot("tags")
 
     # Copy the pull command: the button says so, and the clipboard holds the command.
