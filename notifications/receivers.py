@@ -1,8 +1,9 @@
 """The signals of the registry, builds and scanning → events → Delivery rows (delivery.fan_out).
 
-The signals are sent after their change has committed, in the request or task that made it: a receiver only
-reads the repository's notifications (one indexed query; nothing more when there are none) and writes the rows;
-the sending happens in Celery. A receiver never fails its sender: errors are logged."""
+The signals are sent after their change has committed, in the request or task that made it: a receiver asks
+whether the repository has notifications at all (an answer cached per process: notifications.later) and, when
+it has, hands the event to a worker as one message (the repository's name is its one query); the worker writes
+the deliveries and sends them. A receiver never fails its sender: errors are logged."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from notifications import delivery, events
+from notifications import events, later
 from portal.repositories.models import Repository
 
 log = logging.getLogger(__name__)
@@ -22,14 +23,12 @@ def _full_name(repository_id: int) -> str | None:
 
 
 def _fan_out(make: Any, repository_id: int) -> None:
-    from notifications.models import Notification
-
     try:
-        if not Notification.objects.filter(repository_id=repository_id, enabled=True).exists():
+        if not later.has_notifications(repository_id):   # cached: a push to a repository without any costs nothing
             return
         full_name = _full_name(repository_id)
         if full_name is not None:
-            delivery.fan_out(make(full_name), repository_id)
+            later.send(make(full_name), repository_id)
     except Exception:   # noqa: BLE001 (the change has committed; its request must not turn into an error)
         log.exception("could not record the notifications of an event in repository %s", repository_id)
 

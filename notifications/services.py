@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from notifications import delivery, events, filters, net
+from notifications import delivery, events, filters, later, net
 from notifications.models import (
     OPEN,
     Delivery,
@@ -81,6 +81,7 @@ def create_notification(repository: Repository, principal: Principal, *, event: 
     with transaction.atomic():
         notification.save()
         _confirm_if_email(notification)
+        later.forget(repository.pk)
         audit.record("notification_create", principal, client_ip=client_ip, repository=repository,
                      target=f"{event} → {method}")
     return Created(notification, secret)
@@ -108,12 +109,14 @@ def update_notification(notification: Notification, principal: Principal, change
         notification.save()
         if notification.target != old_target:
             _confirm_if_email(notification)
+        later.forget(notification.repository_id)
         audit.record("notification_change", principal, client_ip=client_ip, repository=notification.repository,
                      target=f"{notification.event} → {notification.method}")
     return notification
 
 
 def delete_notification(notification: Notification, principal: Principal, client_ip: str | None = None) -> None:
+    later.forget(notification.repository_id)
     audit.record("notification_delete", principal, client_ip=client_ip, repository=notification.repository,
                  target=f"{notification.event} → {notification.method}")
     notification.delete()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -19,6 +20,15 @@ from notifications.models import EmailConfirmation, ExpiryAnnouncement, Notifica
 from portal.broker import enqueue
 
 log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def fan_out(kind: str, values: dict[str, Any], repository_id: int) -> list[int]:
+    """An event a request handed over (notifications.later): its deliveries written and sent. A message
+    delivered twice writes them twice; receivers tell a repeat by X-Wharf-Delivery's event and time."""
+    from notifications import delivery, later
+
+    return delivery.fan_out(later.decode(kind, values), repository_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)

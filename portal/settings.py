@@ -318,7 +318,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"},
                       "scanning.tasks.scan_manifest": {"queue": "scans"},
                       "scanning.tasks.import_advisories": {"queue": "scans"},
-                      "notifications.tasks.deliver": {"queue": "default"}}
+                      "notifications.tasks.deliver": {"queue": "default"},
+                      "notifications.tasks.fan_out": {"queue": "default"}}
 
 # --- Builds -----------------------------------------------------------------------------------------------
 # Where a build's work happens on a worker: clones and contexts (deleted after each build) and one podman
@@ -369,6 +370,9 @@ WHARF_NOTIFY_FAILURES_TO_DISABLE = env_int("WHARF_NOTIFY_FAILURES_TO_DISABLE", 1
 # Webhook and Slack URLs resolving to loopback, link-local, private or reserved addresses are refused (server-side
 # request forgery) unless this is on: only for a deployment whose receivers live on its own network.
 WHARF_NOTIFY_ALLOW_PRIVATE = env_bool("WHARF_NOTIFY_ALLOW_PRIVATE", False)
+# How long a process trusts its answer to "has this repository any notification" (notifications.later).
+WHARF_NOTIFY_CACHE_SECONDS = env_int("WHARF_NOTIFY_CACHE_SECONDS", 5)
+WHARF_NOTIFY_FANOUT_INLINE = env_bool("WHARF_NOTIFY_FANOUT_INLINE", False)   # tests: fan out in the caller
 WHARF_NOTIFY_EXPIRY_DAYS = env_int("WHARF_NOTIFY_EXPIRY_DAYS", 3)   # tag_expiring goes out this long before
 
 # --- Operations -----------------------------------------------------------------------------------------

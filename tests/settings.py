@@ -20,3 +20,8 @@ else:
 # tests/auth/test_audit_batching.py covers the batched path.
 WHARF_AUDIT_FLUSH_SECONDS = 0
 WHARF_READY_CACHE_SECONDS = 0   # each probe in a test sees the state the test just made
+
+# Notifications fan out in the request that caused the event, so a test reads its deliveries at once;
+# tests/notifications/test_later.py runs the production path (one message to a worker).
+WHARF_NOTIFY_FANOUT_INLINE = True
+WHARF_NOTIFY_CACHE_SECONDS = 0

@@ -23,6 +23,7 @@ def default_worker(storage, transactional_db):  # type: ignore[no-untyped-def]
 
 def test_a_worker_delivers_a_push_to_a_webhook(default_worker, client, settings) -> None:  # type: ignore[no-untyped-def]
     settings.WHARF_NOTIFY_ALLOW_PRIVATE = True
+    settings.WHARF_NOTIFY_FANOUT_INLINE = False   # as deployed: the push hands the event to the worker
     alice = make_user("alice")
     with receiver() as hook:
         created = webhook(make_repository("alice/app"), alice, hook.url)
