@@ -12,6 +12,10 @@ runs the deferred path.
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import queue
 import threading
 import time
 from dataclasses import fields as dataclass_fields
@@ -26,12 +30,18 @@ from notifications import events
 KINDS: dict[str, type[events.Event]] = {cls.__name__: cls for cls in (
     events.RepoPush, events.BuildEvent, events.VulnerabilityFound, events.TagExpiring)}
 
-_interest: dict[int, tuple[bool, float]] = {}
+_interest: dict[int, tuple[str | None, float]] = {}
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def has_notifications(repository_id: int) -> bool:
-    """Whether the repository has an enabled notification, as this process last read it (within the cache)."""
+    return notified_name(repository_id) is not None
+
+
+def notified_name(repository_id: int) -> str | None:
+    """The repository's full name when it has an enabled notification (None otherwise), as this process last
+    read it (within the cache): the events of a busy repository cost its requests no query."""
     ttl = settings.WHARF_NOTIFY_CACHE_SECONDS
     now = time.monotonic()
     with _lock:
@@ -39,8 +49,11 @@ def has_notifications(repository_id: int) -> bool:
     if cached is not None and ttl > 0 and cached[1] > now:
         return cached[0]
     from notifications.models import Notification
+    from portal.repositories.models import Repository
 
-    answer = Notification.objects.filter(repository_id=repository_id, enabled=True).exists()
+    answer = None
+    if Notification.objects.filter(repository_id=repository_id, enabled=True).exists():
+        answer = Repository.objects.filter(pk=repository_id).values_list("full_name", flat=True).first()
     with _lock:
         if len(_interest) > 100_000:
             _interest.clear()
@@ -71,15 +84,62 @@ def decode(kind: str, values: dict[str, Any]) -> events.Event:
     return cls(**arguments)
 
 
+# Even one broker message costs a request about 2 ms (Celery's publishing, measured by bench/notifybench.py),
+# so the request only puts the event in this process's outbox; a thread of its own sends it. A process stopped
+# gracefully sends what is left first (gunicorn's worker_exit, Celery's worker_process_shutdown, atexit); one
+# killed outright loses the events of its last moments, as the audit log's batched pulls (portal/audit).
+_outbox: queue.SimpleQueue[tuple[str, dict[str, Any], int]] = queue.SimpleQueue()
+_sender_pid = 0
+_sender_lock = threading.Lock()
+
+
 def send(event: events.Event, repository_id: int) -> None:
-    """Hand the event over: to a worker (one message), or inline where the settings say so."""
+    """Hand the event over: to a worker (one message, sent from this process's outbox), or inline where the
+    settings say so."""
     from notifications import delivery
 
     if settings.WHARF_NOTIFY_FANOUT_INLINE:
         delivery.fan_out(event, repository_id)
         return
+    kind, values = encode(event)
+    _outbox.put((kind, values, repository_id))
+    _start_sender()
+
+
+def _start_sender() -> None:
+    global _sender_pid
+    with _sender_lock:
+        if _sender_pid == os.getpid():   # one thread per process; a forked child starts its own
+            return
+        _sender_pid = os.getpid()
+    threading.Thread(target=_send_forever, name="notifications-sender", daemon=True).start()
+
+
+def _send_forever() -> None:
+    while True:
+        _publish(*_outbox.get())
+
+
+def _publish(kind: str, values: dict[str, Any], repository_id: int) -> None:
     from notifications.tasks import fan_out
     from portal.broker import enqueue
 
-    kind, values = encode(event)
-    enqueue(fan_out, kind, values, repository_id)
+    try:
+        enqueue(fan_out, kind, values, repository_id)
+    except Exception:   # noqa: BLE001 (enqueue logs what the broker refused; this is anything else)
+        log.exception("could not hand an event of repository %s to a worker", repository_id)
+
+
+def flush() -> int:
+    """Send what waits in this process's outbox now; returns how many."""
+    sent = 0
+    while True:
+        try:
+            item = _outbox.get_nowait()
+        except queue.Empty:
+            return sent
+        _publish(*item)
+        sent += 1
+
+
+atexit.register(flush)

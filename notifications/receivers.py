@@ -13,20 +13,13 @@ from typing import Any
 from django.utils import timezone
 
 from notifications import events, later
-from portal.repositories.models import Repository
 
 log = logging.getLogger(__name__)
 
 
-def _full_name(repository_id: int) -> str | None:
-    return Repository.objects.filter(pk=repository_id).values_list("full_name", flat=True).first()
-
-
 def _fan_out(make: Any, repository_id: int) -> None:
     try:
-        if not later.has_notifications(repository_id):   # cached: a push to a repository without any costs nothing
-            return
-        full_name = _full_name(repository_id)
+        full_name = later.notified_name(repository_id)   # cached: a repository's pushes cost no query
         if full_name is not None:
             later.send(make(full_name), repository_id)
     except Exception:   # noqa: BLE001 (the change has committed; its request must not turn into an error)

@@ -29,6 +29,8 @@ if os.environ.get("WHARF_LOG_FORMAT", "").strip().lower() == "json":
 @signals.worker_process_shutdown.connect
 def _flush_audit(**_: object) -> None:
     """A pool process ends with os._exit, which skips atexit: write the audit entries it batched first."""
+    from notifications import later
     from portal import audit
 
     audit.flush()
+    later.flush()

@@ -110,6 +110,8 @@ def worker_exit(server: object, worker: object) -> None:
     """A worker stopping gracefully (SIGTERM to gunicorn, a restart, max_requests) writes the pull entries of
     the audit log it still holds (portal/audit): they are batched per process. This runs in the worker, after
     its last request; SIGKILL gives no such chance."""
+    from notifications import later
     from portal import audit
 
     audit.flush()
+    later.flush()   # events this worker's requests handed over, not yet sent to the broker
