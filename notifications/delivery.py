@@ -223,12 +223,18 @@ def email(notification: Notification, payload: dict[str, Any]) -> None:
 
 
 def inbox(notification: Notification, payload: dict[str, Any]) -> int:
-    """An inbox message for the notification's user, or for each member of its team."""
+    """An inbox message for the notification's user, or for each member of its team, as far as each may read
+    the repository now (a team's members change; a private repository's events reach only its readers)."""
+    from portal.access import Principal, Role, repository_role
+
     title, text = events.describe(payload)
     if notification.target_team_id is not None:
-        users = list(notification.target_team.members.all())   # type: ignore[union-attr]
+        users = list(notification.target_team.members.filter(is_active=True))   # type: ignore[union-attr]
     else:
         users = [notification.target_user] if notification.target_user is not None else []
+    repository = notification.repository
+    users = [user for user in users
+             if repository_role(Principal.for_user(user), repository, repository.full_name) >= Role.READ]
     InboxMessage.objects.bulk_create([
         InboxMessage(user=user, notification=notification, event=payload["event"], title=title[:300], body=text,
                      url=payload["url"]) for user in users])

@@ -9,7 +9,7 @@ from notifications import delivery, services
 from notifications.models import EmailConfirmation, InboxMessage
 from portal.access import Principal
 from portal.errors import Conflict
-from tests.factories import make_organization, make_repository, make_team, make_user
+from tests.factories import grant, make_organization, make_repository, make_team, make_user
 from tests.notifications.pushing import push, webhook
 from tests.notifications.standins import receiver, smtp_server, verify
 
@@ -70,6 +70,11 @@ def test_in_app_messages_reach_each_member_of_a_team(client, sent) -> None:  # t
         services.create_notification(repository, Principal.for_user(alice), event="repo_push", method="inapp")
     push(client, "acme/app", "v1")
     delivery.attempt(sent[0])
+    assert not InboxMessage.objects.exists()   # a private repository's events reach only those who may read it
+
+    grant(repository, "read", team=team)
+    push(client, "acme/app", "v2", layer=b"second")
+    delivery.attempt(sent[1])
 
     assert sorted(InboxMessage.objects.values_list("user__username", flat=True)) == ["bob", "charlie"]
     assert services.unread_count(bob) == 1 and services.unread_count(alice) == 0
