@@ -79,6 +79,10 @@ class LogWriter:
         if due:
             self.flush()
 
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._pending)
+
     def flush(self) -> None:
         with self._lock:
             lines, size, cut = self._pending, self._pending_bytes, self._cut

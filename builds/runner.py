@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from builds import dockerfile as builds_dockerfile
 from builds import podman, secrets, services, signals, source
-from builds.logs import LogWriter, Masker
+from builds.logs import FLUSH_SECONDS, LogWriter, Masker
 from builds.models import ACTIVE, Build, BuildStatus, Phase, SourceKind
 from portal.db import write_transaction
 
@@ -82,11 +82,14 @@ def reap(build: Build, reason: str = "its worker stopped (killed or lost)") -> s
 
 
 class Heartbeat(threading.Thread):
-    """Beats the build's heartbeat and reads its cancel flag every HEARTBEAT_SECONDS."""
+    """Beats the build's heartbeat and reads its cancel flag every HEARTBEAT_SECONDS, and writes the log lines
+    waiting in the writer every FLUSH_SECONDS: podman's last line before a quiet step (a long RUN) must not wait
+    for the next one to reach the page."""
 
-    def __init__(self, build_id: int) -> None:
+    def __init__(self, build_id: int, writer: LogWriter) -> None:
         super().__init__(name=f"build-{build_id}-heartbeat", daemon=True)
         self.build_id = build_id
+        self.writer = writer
         self.cancel = threading.Event()
         self._halt = threading.Event()   # not `_stop`: threading.Thread has a method of that name
 
@@ -94,7 +97,13 @@ class Heartbeat(threading.Thread):
         from django.db import connection
 
         try:
-            while not self._halt.wait(HEARTBEAT_SECONDS):
+            beat = time.monotonic()
+            while not self._halt.wait(FLUSH_SECONDS):
+                if self.writer.pending():
+                    self.writer.flush()
+                if time.monotonic() - beat < HEARTBEAT_SECONDS:
+                    continue
+                beat = time.monotonic()
                 with write_transaction():
                     Build.objects.filter(pk=self.build_id).update(heartbeat_at=timezone.now())
                 if Build.objects.filter(pk=self.build_id, cancel_requested=True).exists():
@@ -132,7 +141,7 @@ def run(build_id: int) -> None:
         return
     masker = Masker()
     writer = LogWriter(build.pk, masker, first_line=build.log_lines, written_bytes=build.log_bytes)
-    heartbeat = Heartbeat(build.pk)
+    heartbeat = Heartbeat(build.pk, writer)
     heartbeat.start()
     work, run_root, cache = paths(build)
     image = f"localhost/wharf-build-{build.pk}"

@@ -72,3 +72,23 @@ def test_reading_from_a_line_returns_what_follows_and_says_whether_more_can_come
     tail = read(build, 2499)
     assert tail.lines == ["l2499"] and tail.finished
     assert read(build, 5000).lines == []
+
+
+@pytest.mark.django_db(transaction=True)   # the heartbeat writes through a connection of its own
+def test_the_last_line_before_a_quiet_step_reaches_the_page_within_a_second(build) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from builds.runner import Heartbeat
+
+    writer = LogWriter(build.pk, Masker())
+    heartbeat = Heartbeat(build.pk, writer)
+    heartbeat.start()
+    try:
+        writer.line("STEP 4/6: RUN sleep 600")
+        writer.line("started")   # within FLUSH_SECONDS of the line before: it waits in the writer
+        deadline = time.monotonic() + 1
+        while "started" not in full_text(build) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert full_text(build).endswith("started\n")
+    finally:
+        heartbeat.stop()

@@ -201,8 +201,12 @@ def test_a_worker_with_a_data_dir_of_its_own_runs_the_jobs(nodes: Cluster, tmp_p
     data_dir = tmp_path / "worker"
     data_dir.mkdir()
     with open(ARTIFACTS / "nodes-worker.log", "ab") as log:
+        # What earlier tests left in the shared queue would run first (and a long one hold the worker's stop).
+        subprocess.run([sys.executable, "-m", "celery", "-A", "portal", "purge", "-f", "-Q", "default"], cwd=ROOT,
+                       env={**nodes.env, "DATA_DIR": str(data_dir)}, stdout=log, stderr=subprocess.STDOUT,
+                       timeout=60, check=False)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default,builds,scans",
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default",
              "--concurrency", "1", "--loglevel", "INFO"], cwd=ROOT, env={**nodes.env, "DATA_DIR": str(data_dir)},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:

@@ -28,6 +28,10 @@ def start_worker(storage_root: Path, queues: str, log_name: str, *, name: str = 
                 **(env or {})}
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / log_name, "ab") as log:
+        # Messages earlier tests left in these queues (every push queues a scan; Redis outlives a test's database)
+        # would run against this test's rows: empty the queues first, before anything of this test is sent.
+        subprocess.run([sys.executable, "-m", "celery", "-A", "portal", "purge", "-f", "-Q", queues], cwd=ROOT,
+                       env=full_env, stdout=log, stderr=subprocess.STDOUT, timeout=60, check=False)
         argv = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues, "--pool", "solo",
                 "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         if name:
