@@ -280,8 +280,8 @@ def test_the_list_runs_a_bounded_number_of_statements(login_as: Login, app: Repo
                                      commit_sha=f"{i:040x}", tags=["latest"]) for i in range(60)])
     client = login_as(charlie)
 
-    # session and user (2), repository and role (2), count and page (2)
-    with django_assert_max_num_queries(6):
+    # session and user (2), repository and role (2), count and page (2), the header's unread-inbox count (1)
+    with django_assert_max_num_queries(7):
         response = client.get(f"{BUILDS}?page=2")
 
     assert len(response.context["builds"]) == 25 and response.context["pager"].num_pages == 3
