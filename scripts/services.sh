@@ -17,6 +17,7 @@ command -v git >/dev/null || need+=(git)   # builds clone with it (through gitpy
 command -v unshare >/dev/null || need+=(util-linux)   # a build without network runs in its own namespace
 # The build tests make a base image with a shell FROM scratch: a static busybox is all it holds.
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v rpmbuild >/dev/null || need+=(rpm)   # the scanning tests make a real rpm database
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${need[*]}" >&2
@@ -54,7 +55,7 @@ fi
 
 # CI runs the whole suite on the real services; a machine that cannot provide them is a failure there.
 if [ "${CI:-}" = "true" ]; then
-  for tool in pg_ctlcluster redis-server podman buildah skopeo chromium git unshare busybox; do
+  for tool in pg_ctlcluster redis-server podman buildah skopeo chromium git unshare busybox rpm rpmbuild; do
     command -v "$tool" >/dev/null || { echo "CI needs $tool" >&2; exit 1; }
   done
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "CI needs nginx" >&2; exit 1; }
