@@ -263,10 +263,10 @@ def _store_upload(build: Build, upload: BinaryIO) -> str:
 
 def send(build: Build) -> bool:
     """Put the build on the `builds` queue; False when the broker cannot take it."""
-    from builds.tasks import run_build
+    from celery import current_app
 
-    try:
-        run_build.apply_async(args=[build.pk], queue="builds", retry=False,
+    try:   # by name: builds.tasks imports this module
+        current_app.send_task("builds.tasks.run_build", args=[build.pk], queue="builds", retry=False,
                               time_limit=build.time_limit + 900)
     except Exception as exc:   # noqa: BLE001 (kombu raises several kinds for an unreachable broker)
         log.error("could not queue build %s: %r", build.pk, exc)

@@ -70,13 +70,11 @@ def send(delivery_ids: Iterable[int]) -> None:
     One message per event, whatever the number of notifications: a push with ten pays for one broker send
     (about 1 ms each on the embedded broker; bench/notifybench.py), and a worker fans it out to one message
     per delivery, so a slow receiver still holds up only its own."""
-    from notifications.tasks import deliver, deliver_each
-
-    ids = list(delivery_ids)
+    ids = list(delivery_ids)   # the tasks by name: notifications.tasks imports this module
     if len(ids) == 1:
-        enqueue(deliver, ids[0])
+        enqueue("notifications.tasks.deliver", ids[0])
     elif ids:
-        enqueue(deliver_each, ids)
+        enqueue("notifications.tasks.deliver_each", ids)
 
 
 # --- One attempt ----------------------------------------------------------------------------------------------
@@ -172,7 +170,7 @@ def _account(notification: Notification, ok: bool, last: bool, now: datetime) ->
 
 
 def tell_admins(notification: Notification, reason: str) -> None:
-    from notifications.services import repository_admins
+    from notifications.people import repository_admins
 
     repository = notification.repository
     url = events.repository_url(repository.full_name) + "settings/"

@@ -121,11 +121,10 @@ def _send_forever() -> None:
 
 
 def _publish(kind: str, values: dict[str, Any], repository_id: int) -> None:
-    from notifications.tasks import fan_out
     from portal.broker import enqueue
 
-    try:
-        enqueue(fan_out, kind, values, repository_id)
+    try:   # by name: notifications.tasks imports this module
+        enqueue("notifications.tasks.fan_out", kind, values, repository_id)
     except Exception:   # noqa: BLE001 (enqueue logs what the broker refused; this is anything else)
         log.exception("could not hand an event of repository %s to a worker", repository_id)
 

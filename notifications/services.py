@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from notifications import delivery, events, filters, later, net
@@ -27,9 +27,9 @@ from notifications.models import (
 )
 from portal import audit, secretbox
 from portal.access import Principal, Role, repository_role
-from portal.accounts.models import Team, TeamRole, User
+from portal.accounts.models import Team, User
 from portal.errors import Conflict, Invalid
-from portal.repositories.models import Repository, RepositoryRole
+from portal.repositories.models import Repository
 
 EDITABLE = ("title", "filter", "target", "target_user", "target_team", "enabled")
 
@@ -42,21 +42,6 @@ class Created:
 
 def may_manage(principal: Principal | None, repository: Repository) -> bool:
     return repository_role(principal, repository, repository.full_name) >= Role.ADMIN
-
-
-def repository_admins(repository: Repository) -> list[User]:
-    """Every active user with the admin role on the repository (as portal.access decides it)."""
-    namespace = repository.namespace
-    candidates = Q(pk=namespace.user_id) if namespace.user_id is not None else Q(pk__in=[])
-    candidates |= Q(repository_permissions__repository=repository,
-                    repository_permissions__role=RepositoryRole.ADMIN)
-    candidates |= Q(team_memberships__team__repository_permissions__repository=repository,
-                    team_memberships__team__repository_permissions__role=RepositoryRole.ADMIN)
-    if namespace.organization_id is not None:
-        candidates |= Q(team_memberships__team__organization_id=namespace.organization_id,
-                        team_memberships__team__role=TeamRole.ADMIN)
-    users = User.objects.filter(candidates, is_active=True).distinct().order_by("pk")
-    return [u for u in users if repository_role(Principal.for_user(u), repository, repository.full_name) >= Role.ADMIN]
 
 
 # --- Making and changing ----------------------------------------------------------------------------------------
@@ -186,10 +171,9 @@ def _confirm_if_email(notification: Notification) -> None:
 
 
 def _send_confirmation(confirmation_id: int) -> None:
-    from notifications.tasks import send_confirmation
     from portal.broker import enqueue
 
-    enqueue(send_confirmation, confirmation_id)
+    enqueue("notifications.tasks.send_confirmation", confirmation_id)   # by name: the tasks import this module
 
 
 def confirmation_url(token: str) -> str:

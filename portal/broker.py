@@ -108,15 +108,22 @@ class Transport(filesystem.Transport):
 
 
 def enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
-    """Send `task` with these arguments; False (logged) when the broker cannot take it, say on a full disk.
+    """Send `task` (a task, or its name) with these arguments; False (logged) when the broker cannot take it,
+    say on a full disk. A name lets a module send a task of the tasks module that imports it, without importing
+    it back; the task routes (CELERY_TASK_ROUTES) apply by name all the same.
 
     For work that a request merely starts: the request's own change is committed already and must not turn
     into an error page. Periodic jobs run the missed work again.
     """
     try:
-        task.delay(*args, **kwargs)
+        if isinstance(task, str):
+            from celery import current_app
+
+            current_app.send_task(task, args=args, kwargs=kwargs)
+        else:
+            task.delay(*args, **kwargs)
     except Exception as exc:   # noqa: BLE001 (kombu's retry on a closed channel ends in AttributeError, not its own)
-        log.error("could not enqueue %s: %r", getattr(task, "name", task), exc)
+        log.error("could not enqueue %s: %r", task if isinstance(task, str) else getattr(task, "name", task), exc)
         return False
     return True
 

@@ -25,7 +25,8 @@ def deferred(settings, monkeypatch) -> list[tuple[Any, ...]]:  # type: ignore[no
     settings.WHARF_NOTIFY_FANOUT_INLINE, settings.WHARF_NOTIFY_CACHE_SECONDS = False, 60
     settings.WHARF_NOTIFY_ALLOW_PRIVATE = True
     sent: list[tuple[Any, ...]] = []
-    monkeypatch.setattr("portal.broker.enqueue", lambda task, *args: sent.append((task.name, *args)) or True)
+    monkeypatch.setattr("portal.broker.enqueue",
+                        lambda task, *args: sent.append((getattr(task, "name", task), *args)) or True)
     later.forget()
     yield sent
     later.forget()

@@ -10,7 +10,8 @@ from notifications import delivery, tasks
 
 def _recording(monkeypatch: Any, module: str) -> list[tuple[str, Any]]:
     sent: list[tuple[str, Any]] = []
-    monkeypatch.setattr(f"notifications.{module}.enqueue", lambda task, arg: sent.append((task.name, arg)) or True)
+    monkeypatch.setattr(f"notifications.{module}.enqueue",
+                        lambda task, arg: sent.append((getattr(task, "name", task), arg)) or True)
     return sent
 
 
